@@ -1,0 +1,46 @@
+# harflow — every target does its own set-up on a fresh machine.
+#   make run    create .venv, install (torch pinned to the local CPU wheel), fetch data, train, print test results
+#   make test   same set-up, then lint + the test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+RUN_DIR ?= runs/$(shell date +%Y%m%d-%H%M%S)
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-heavy lint format system-deps horovod clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Debian packages the tests use (PostgreSQL server, iproute2 for network namespaces); root only, idempotent.
+system-deps:
+	@bash scripts/system-deps.sh
+
+run: install
+	$(VENV)/bin/harflow train --out $(RUN_DIR)
+
+test: install system-deps
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-heavy: install system-deps
+	$(VENV)/bin/pytest -m heavy $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+format: install
+	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Training: one loop for a single process, DDP (torchrun) and Horovod (horovodrun)."""

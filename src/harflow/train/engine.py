@@ -1,0 +1,181 @@
+"""The data-parallel engine behind the one training loop.
+
+The launch decides: ``torchrun`` sets ``RANK``/``WORLD_SIZE`` and we join a process group (gloo on CPU, NCCL on
+CUDA); a plain ``python``/``harflow`` launch is world size 1 with no group; ``--engine horovod`` under
+``horovodrun`` uses Horovod's ring all-reduce instead. The trainer only talks to :class:`Engine`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+class LaunchError(RuntimeError):
+    """The requested launch cannot work (bad engine, NCCL without CUDA, …)."""
+
+
+def _env_int(name: str, default: int) -> int:
+    v = os.environ.get(name)
+    return int(v) if v not in (None, "") else default
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LaunchError("--device cuda asked but CUDA is not available on this machine")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+class Engine:
+    """World size 1, or DDP over a torch.distributed process group."""
+
+    name = "ddp"
+
+    def __init__(self, device: str = "auto", backend: str = "auto", timeout_s: float = 300) -> None:
+        self.rank = _env_int("RANK", 0)
+        self.world_size = _env_int("WORLD_SIZE", 1)
+        self.local_rank = _env_int("LOCAL_RANK", 0)
+        self.local_world_size = _env_int("LOCAL_WORLD_SIZE", 1)
+        dev = resolve_device(device)
+        if dev.type == "cuda":
+            dev = torch.device("cuda", self.local_rank % torch.cuda.device_count())
+            torch.cuda.set_device(dev)
+        self.device = dev
+        if backend == "auto":
+            backend = "nccl" if dev.type == "cuda" else "gloo"
+        if backend == "nccl" and dev.type != "cuda":
+            raise LaunchError("backend nccl needs CUDA devices; use gloo (the default on CPU)")
+        self.backend = backend
+        self.distributed = self.world_size > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group(
+                backend, timeout=datetime.timedelta(seconds=timeout_s),
+                device_id=dev if dev.type == "cuda" else None,
+            )
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        model.to(self.device)
+        if not self.distributed:
+            return model
+        return nn.parallel.DistributedDataParallel(
+            model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        )
+
+    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module, accum_steps: int) -> torch.optim.Optimizer:
+        return opt
+
+    @contextlib.contextmanager
+    def no_sync(self, model: nn.Module, skip: bool) -> Iterator[None]:
+        """Skip the gradient all-reduce on accumulation micro-steps."""
+        if skip and isinstance(model, nn.parallel.DistributedDataParallel):
+            with model.no_sync():
+                yield
+        else:
+            yield
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.distributed:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return t
+
+    def broadcast_object(self, obj: Any) -> Any:
+        if not self.distributed:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        if not self.distributed:
+            return [obj]
+        out: list[Any] = [None] * self.world_size
+        dist.all_gather_object(out, obj)
+        return out
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def shutdown(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+class HorovodEngine(Engine):
+    """Horovod (the seed paper's engine): ring all-reduce via ``hvd.DistributedOptimizer``."""
+
+    name = "horovod"
+
+    def __init__(self, device: str = "auto", backend: str = "auto", timeout_s: float = 300) -> None:
+        try:
+            import horovod.torch as hvd
+        except ImportError as e:
+            raise LaunchError(
+                f"--engine horovod needs Horovod built against this torch (`make horovod`): {e}"
+            ) from e
+        hvd.init()
+        self.hvd = hvd
+        self.rank, self.world_size = hvd.rank(), hvd.size()
+        self.local_rank, self.local_world_size = hvd.local_rank(), hvd.local_size()
+        dev = resolve_device(device)
+        if dev.type == "cuda":
+            dev = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(dev)
+        self.device = dev
+        self.backend = "horovod"
+        self.distributed = self.world_size > 1
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        model.to(self.device)
+        self.hvd.broadcast_parameters(model.state_dict(), root_rank=0)
+        return model
+
+    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module, accum_steps: int) -> torch.optim.Optimizer:
+        self.hvd.broadcast_optimizer_state(opt, root_rank=0)
+        return self.hvd.DistributedOptimizer(
+            opt, named_parameters=model.named_parameters(), backward_passes_per_step=accum_steps,
+            op=self.hvd.Average,
+        )
+
+    @contextlib.contextmanager
+    def no_sync(self, model: nn.Module, skip: bool) -> Iterator[None]:
+        yield  # backward_passes_per_step handles accumulation
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.distributed:
+            t.copy_(self.hvd.allreduce(t, op=self.hvd.Sum))
+        return t
+
+    def broadcast_object(self, obj: Any) -> Any:
+        return self.hvd.broadcast_object(obj, root_rank=0) if self.distributed else obj
+
+    def all_gather_object(self, obj: Any) -> list[Any]:
+        return self.hvd.allgather_object(obj) if self.distributed else [obj]
+
+    def barrier(self) -> None:
+        if self.distributed:
+            self.hvd.allreduce(torch.zeros(1), name="barrier")
+
+    def shutdown(self) -> None:
+        self.hvd.shutdown()
+
+
+def make_engine(engine: str, device: str = "auto", backend: str = "auto") -> Engine:
+    if engine == "ddp":
+        return Engine(device, backend)
+    if engine == "horovod":
+        return HorovodEngine(device, backend)
+    raise LaunchError(f"unknown engine {engine!r}; choose ddp or horovod")
