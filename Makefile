@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= runs/$(shell date +%Y%m%d-%H%M%S)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-heavy lint format system-deps horovod clean
+.PHONY: install run test test-heavy lint format system-deps horovod clean image image-smoke e2e-k8s bench
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,5 +42,24 @@ format: install
 	$(VENV)/bin/ruff format src tests
 	$(VENV)/bin/ruff check --fix src tests
 
+# Horovod 0.28.1 built against the pinned torch (patched to C++17), for --engine horovod.
+horovod: install
+	VENV=$(VENV) bash scripts/build-horovod.sh
+
+# The performance study (host 1-2 workers + the podman image when built) → results/*.json + results/report/.
+bench: install
+	bash scripts/bench-study.sh
+
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+
+# Container image localhost/harflow:latest (docker or podman; deploy/docker/Dockerfile), its smoke run, and the
+# end-to-end run on a local single-node Kubernetes (builds the cluster binaries once, ~10 min, cached).
+image:
+	bash scripts/image-build.sh
+
+image-smoke: image
+	bash scripts/image-smoke.sh
+
+e2e-k8s: install
+	bash scripts/k8s-e2e.sh

@@ -12,13 +12,13 @@ from harflow.models.registry import register_model
 
 @dataclass
 class LSTMConfig:
-    hidden_size: int = 96
+    hidden_size: int = 64
     num_layers: int = 2
     dropout: float = 0.2
     bidirectional: bool = True
     # samples fed to the LSTM per time step: 1 is the classic per-sample LSTM; k>1 stacks k consecutive
     # samples into one step (k-times fewer recurrent steps, the main cost on CPU)
-    frame: int = 1
+    frame: int = 4
 
 
 @register_model("lstm")

@@ -11,7 +11,9 @@ import gzip
 import hashlib
 import logging
 import os
+import pickle
 import tempfile
+import zlib
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from platformdirs import user_cache_dir
 
 from harflow.data.labels import HAPT_LABELS, hapt_label_map
 from harflow.data.recordings import Recording, RecordingSet
-from harflow.data.safe_pickle import frames_to_columns, restricted_loads
+from harflow.data.safe_pickle import ForbiddenPickleClass, frames_to_columns, restricted_loads
 from harflow.data.sources import register_dataset
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,15 @@ def read_pickle(path: Path, expected_sha256: str = PICKLE_SHA256) -> dict[str, n
     try:
         with gzip.open(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DatasetError(f"{path}: not a readable gzip file ({e})") from e
-    return _flatten(restricted_loads(raw), path)
+    try:
+        obj = restricted_loads(raw)
+    except ForbiddenPickleClass:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise DatasetError(f"{path}: pickle data is damaged ({type(e).__name__}: {e})") from e
+    return _flatten(obj, path)
 
 
 def _flatten(obj: object, path: Path) -> dict[str, np.ndarray]:
