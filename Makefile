@@ -27,7 +27,7 @@ system-deps:
 run: install
 	$(VENV)/bin/harflow train --out $(RUN_DIR)
 
-test: install system-deps
+test: install system-deps horovod
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 

@@ -77,6 +77,11 @@ class Engine:
     def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module, accum_steps: int) -> torch.optim.Optimizer:
         return opt
 
+    def clipped_step(self, opt: torch.optim.Optimizer, model: nn.Module, max_norm: float) -> None:
+        """Clip the (already averaged) gradients, then step."""
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        opt.step()
+
     @contextlib.contextmanager
     def no_sync(self, model: nn.Module, skip: bool) -> Iterator[None]:
         """Skip the gradient all-reduce on accumulation micro-steps."""
@@ -149,6 +154,13 @@ class HorovodEngine(Engine):
             opt, named_parameters=model.named_parameters(), backward_passes_per_step=accum_steps,
             op=self.hvd.Average,
         )
+
+    def clipped_step(self, opt: torch.optim.Optimizer, model: nn.Module, max_norm: float) -> None:
+        # Horovod all-reduces asynchronously: wait for the averaged gradients before clipping them
+        opt.synchronize()  # type: ignore[attr-defined]
+        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        with opt.skip_synchronize():  # type: ignore[attr-defined]
+            opt.step()
 
     @contextlib.contextmanager
     def no_sync(self, model: nn.Module, skip: bool) -> Iterator[None]:

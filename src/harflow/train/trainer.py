@@ -241,7 +241,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not (main and cfg.progress), mininterval=1.0, unit="step")
         for _ in range(steps_per_epoch):
-            opt_wrapped.zero_grad(set_to_none=True)
+            opt_wrapped.zero_grad()
             for k in range(cfg.accum_steps):
                 idx = next(batches)
                 x, y = Xtr[idx], ytr[idx]
@@ -255,8 +255,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
                 tot_loss[0] += loss.item() * len(idx)
                 tot_loss[1] += (logits.argmax(1) == y).sum().item()
                 seen += len(idx)
-            nn.utils.clip_grad_norm_(raw_model.parameters(), 5.0)
-            opt_wrapped.step()
+            engine.clipped_step(opt_wrapped, raw_model, max_norm=5.0)
             sched.step()
             state.step += 1
             bar.update()
