@@ -18,8 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _tiny(out: Path, **kw) -> Path:
-    cfg = TrainConfig(subjects=TINY_SUBJECTS, epochs=1, max_steps_per_epoch=8, out=str(out), progress=False,
-                      threads=1, **kw)
+    cfg = TrainConfig(
+        subjects=TINY_SUBJECTS, epochs=1, max_steps_per_epoch=8, out=str(out), progress=False, threads=1, **kw
+    )
     train(cfg)
     return out
 
@@ -43,13 +44,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_harflow(*args: str, env: dict | None = None, timeout: float = 600, check: bool = True,
-                cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_harflow(
+    *args: str, env: dict | None = None, timeout: float = 600, check: bool = True, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run the real `harflow` console entry point in a subprocess."""
     proc = subprocess.run(
-        [sys.executable, "-m", "harflow.cli", *args], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, cwd=cwd,
+        [sys.executable, "-m", "harflow.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"harflow {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"harflow {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc

@@ -32,7 +32,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
     from harflow.train.args import config_from_args
     from harflow.train.trainer import train
 
-    if a.nproc_per_node and a.nproc_per_node > 1 or a.max_restarts:
+    if (a.nproc_per_node and a.nproc_per_node > 1) or a.max_restarts:
         return _launch_torchrun(a)
     result = train(config_from_args(a))
     if result is not None:
@@ -61,9 +61,17 @@ def _launch_torchrun(a: argparse.Namespace) -> int:
         from harflow.train.args import config_from_args
 
         cleaned += ["--out", config_from_args(a).out]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={a.nproc_per_node or 1}", f"--max-restarts={a.max_restarts or 0}",
-           "-m", "harflow.train", *cleaned]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={a.nproc_per_node or 1}",
+        f"--max-restarts={a.max_restarts or 0}",
+        "-m",
+        "harflow.train",
+        *cleaned,
+    ]
     env = {**os.environ, "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1"}  # restarts hang without it (recipe)
     console.print(f"[dim]launching: {' '.join(cmd[2:])}[/]")
     os.execvpe(cmd[0], cmd, env)
@@ -71,15 +79,18 @@ def _launch_torchrun(a: argparse.Namespace) -> int:
 
 
 def _print_result(result: dict) -> None:
-    t = Table(title=f"{result['model']} — test set ({result['test']['n']} windows, subjects "
-                    f"{','.join(result.get('subjects', {}).get('test', []))})")
+    t = Table(
+        title=f"{result['model']} — test set ({result['test']['n']} windows, subjects "
+        f"{','.join(result.get('subjects', {}).get('test', []))})"
+    )
     for c in ("class", "precision", "recall", "F1", "support"):
         t.add_column(c, justify="left" if c == "class" else "right")
     for name, m in result["test"]["per_class"].items():
         t.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
     console.print(t)
     console.print(
-        f"test accuracy [bold]{result['test']['accuracy']:.4f}[/]  macro-F1 [bold]{result['test']['macro_f1']:.4f}[/]"
+        f"test accuracy [bold]{result['test']['accuracy']:.4f}[/]  "
+        f"macro-F1 [bold]{result['test']['macro_f1']:.4f}[/]"
         f"  (val accuracy {result['val']['accuracy']:.4f}, macro-F1 {result['val']['macro_f1']:.4f})"
         + (f"  — {result['epochs']} epochs in {result['train_seconds']:.0f}s" if "epochs" in result else "")
     )
@@ -92,7 +103,13 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(m, indent=2))
     else:
-        _print_result({"model": m["model_version"], "test": m, "val": {"accuracy": float("nan"), "macro_f1": float("nan")}})
+        _print_result(
+            {
+                "model": m["model_version"],
+                "test": m,
+                "val": {"accuracy": float("nan"), "macro_f1": float("nan")},
+            }
+        )
     return 0
 
 
@@ -107,7 +124,13 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     for c in ("recording", "t_start (s)", "t_end (s)", "activity", "p"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["recording"], f"{r['t_start']:.2f}", f"{r['t_end']:.2f}", r["activity"], f"{r['probability']:.3f}")
+        t.add_row(
+            r["recording"],
+            f"{r['t_start']:.2f}",
+            f"{r['t_end']:.2f}",
+            r["activity"],
+            f"{r['probability']:.3f}",
+        )
     console.print(t)
     return 0
 
@@ -119,11 +142,15 @@ def _cmd_data_info(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(info, indent=2))
         return 0
-    console.print(f"[bold]{info['name']}[/]: {info['subjects']} subjects, {info['recordings']} recordings, "
-                  f"{info['samples']:,} samples at {info['rate_hz']:g} Hz "
-                  f"({info['samples'] / info['rate_hz'] / 3600:.1f} h)")
+    console.print(
+        f"[bold]{info['name']}[/]: {info['subjects']} subjects, {info['recordings']} recordings, "
+        f"{info['samples']:,} samples at {info['rate_hz']:g} Hz "
+        f"({info['samples'] / info['rate_hz'] / 3600:.1f} h)"
+    )
     console.print("channels: " + ", ".join(f"{c} ({u})" for c, u in info["channels"].items()))
-    console.print("recordings per subject: " + " ".join(f"{s}:{n}" for s, n in info["recordings_per_subject"].items()))
+    console.print(
+        "recordings per subject: " + " ".join(f"{s}:{n}" for s, n in info["recordings_per_subject"].items())
+    )
     t = Table(title="samples per label")
     t.add_column("label", justify="right")
     t.add_column("name")
@@ -132,15 +159,19 @@ def _cmd_data_info(a: argparse.Namespace) -> int:
         t.add_row(str(row["label"]), row["name"], f"{row['samples']:,}")
     console.print(t)
     if "windows" in info:
-        console.print(f"windows ({info['window']['length_s']} s / hop {info['window']['hop_s']} s, "
-                      f"{info['classes']} classes): " + ", ".join(f"{k} {v}" for k, v in info["windows"].items()))
+        console.print(
+            f"windows ({info['window']['length_s']} s / hop {info['window']['hop_s']} s, "
+            f"{info['classes']} classes): " + ", ".join(f"{k} {v}" for k, v in info["windows"].items())
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from harflow.train.args import add_train_args
 
-    p = argparse.ArgumentParser(prog="harflow", description="Human-activity recognition: train, serve, measure.")
+    p = argparse.ArgumentParser(
+        prog="harflow", description="Human-activity recognition: train, serve, measure."
+    )
     p.add_argument("--version", action="version", version=f"harflow {__version__}")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
@@ -148,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model (one process, or --nproc-per-node N for DDP)")
     add_train_args(t)
     t.add_argument("--nproc-per-node", type=int, default=None, help="launch N DDP workers through torchrun")
-    t.add_argument("--max-restarts", type=int, default=0, help="torchrun elastic restarts (resume from snapshot)")
+    t.add_argument(
+        "--max-restarts", type=int, default=0, help="torchrun elastic restarts (resume from snapshot)"
+    )
     t.set_defaults(func=_cmd_train)
 
     e = sub.add_parser("evaluate", help="re-evaluate a run's checkpoint")
@@ -188,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
     a.raw_argv = argv
-    logging.basicConfig(level=logging.DEBUG if a.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if a.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(a.func(a) or 0)
     except KeyboardInterrupt:
@@ -200,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         from harflow.train.checkpoint import CheckpointError
         from harflow.train.engine import LaunchError
 
-        if isinstance(e, (CsvDataError, DatasetError, CheckpointError, LaunchError, ValueError, FileNotFoundError)):
+        if isinstance(
+            e, (CsvDataError, DatasetError, CheckpointError, LaunchError, ValueError, FileNotFoundError)
+        ):
             console.print(f"[red]harflow {a.command}: error:[/] {e}", highlight=False, soft_wrap=True)
             return 2
         raise

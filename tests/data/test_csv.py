@@ -26,8 +26,11 @@ def write(tmp_path, df, name="data.csv"):
 
 def test_good_folder_loads_and_splits(tmp_path):
     for s in range(4):
-        write(tmp_path, pd.concat([frame(f"s{s}", "a", label="walk"), frame(f"s{s}", "b", label="sit")]),
-              f"s{s}.csv")
+        write(
+            tmp_path,
+            pd.concat([frame(f"s{s}", "a", label="walk"), frame(f"s{s}", "b", label="sit")]),
+            f"s{s}.csv",
+        )
     rs = load_recordings(f"csv:{tmp_path}")
     assert rs.channels == ("acc_x", "acc_y", "acc_z", "gyro_x", "gyro_y", "gyro_z")
     assert rs.label_map.names == ("sit", "walk")
@@ -93,7 +96,9 @@ def test_non_monotonic_t(tmp_path):
     df = frame()
     df.loc[20, "t"] = df.loc[19, "t"]
     p = write(tmp_path, df)
-    with pytest.raises(CsvDataError, match=r"line 22, column 't': timestamps of recording s1/r1 are not strictly"):
+    with pytest.raises(
+        CsvDataError, match=r"line 22, column 't': timestamps of recording s1/r1 are not strictly"
+    ):
         load_recordings(f"csv:{p}")
 
 

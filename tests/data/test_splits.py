@@ -26,7 +26,11 @@ def test_no_subject_in_two_splits(hapt):
     sets = {k: set(v) for k, v in wd.subjects.items()}
     assert sets["test"] == set(HAPT_TEST_SUBJECTS)
     assert sets["val"] == set(HAPT_VAL_SUBJECTS)
-    assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
+    assert (
+        not (sets["train"] & sets["val"])
+        and not (sets["train"] & sets["test"])
+        and not (sets["val"] & sets["test"])
+    )
     assert len(sets["train"]) == 30 - len(HAPT_TEST_SUBJECTS) - len(HAPT_VAL_SUBJECTS)
     # and per window: every window's recording belongs to a subject of its own split
     for split, s in wd.splits.items():

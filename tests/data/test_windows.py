@@ -42,11 +42,11 @@ def test_unlabeled_and_out_of_set_windows_are_dropped():
     labels = np.concatenate([np.full(128, -1), np.full(128, 1), np.full(128, 7), np.full(128, 5)])
     sig = np.random.default_rng(0).normal(size=(len(labels), 2)).astype(np.float32)
     spec = WindowSpec(50, 2.56, 2.56, ("a", "b"))  # no overlap: 4 windows
-    X, y, starts = label_windows(sig, labels, spec, lm)
+    _X, y, starts = label_windows(sig, labels, spec, lm)
     # window 0 unlabeled → dropped; window 2 is a transition (7) → dropped in the 6-class set
     assert starts.tolist() == [128, 384]
     assert y.tolist() == [lm.raw.index(1), lm.raw.index(5)]
-    X12, y12, _ = label_windows(sig, labels, spec, hapt_label_map(12))
+    _X12, y12, _ = label_windows(sig, labels, spec, hapt_label_map(12))
     assert len(y12) == 3 and hapt_label_map(12).names[y12[1]] == "STAND_TO_SIT"
 
 

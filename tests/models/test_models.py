@@ -23,7 +23,9 @@ def test_same_contract(name, channels):
 
 
 def test_lstm_options():
-    m = build_model("lstm", 6, 6, 128, {"hidden_size": 16, "num_layers": 3, "bidirectional": False, "frame": 1})
+    m = build_model(
+        "lstm", 6, 6, 128, {"hidden_size": 16, "num_layers": 3, "bidirectional": False, "frame": 1}
+    )
     assert m.lstm.hidden_size == 16 and m.lstm.num_layers == 3 and not m.lstm.bidirectional
     assert m.lstm.input_size == 6
     assert m(torch.randn(2, 128, 6)).shape == (2, 6)

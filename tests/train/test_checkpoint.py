@@ -45,7 +45,7 @@ def test_missing_and_foreign_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint there"):
         checkpoint.load(tmp_path)
     torch.save({"a": 1}, tmp_path / "model.pt")
-    with pytest.raises(CheckpointError, match="not a harflow.checkpoint/1"):
+    with pytest.raises(CheckpointError, match=r"not a harflow\.checkpoint/1"):
         checkpoint.load(tmp_path)
 
 

@@ -1,4 +1,4 @@
-"""Data-parallel training for real: torchrun launches, equivalence with one process, restarts, bad launches."""
+"""Data-parallel training for real: torchrun launches, equivalence with 1 process, restarts, bad launches."""
 
 from __future__ import annotations
 
@@ -13,17 +13,26 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
+from tests.conftest import run_harflow
 
 from harflow.train import checkpoint
-from tests.conftest import run_harflow
 
 TINY = ["--subjects", "1,3,5,2", "--no-progress", "--threads", "1"]
 ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", "OMP_NUM_THREADS": "1"}
 
 
 def torchrun(args: list[str], nproc: int, timeout: float = 300, launcher: list[str] | None = None):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           *(launcher or []), "-m", "harflow.train", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        *(launcher or []),
+        "-m",
+        "harflow.train",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **ENV})
 
 
@@ -32,8 +41,20 @@ def _params(run: Path) -> dict[str, torch.Tensor]:
 
 
 def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path):
-    common = [*TINY, "--epochs", "1", "--batch-size", "32", "--no-augment", "--model-opt", "dropout=0",
-              "--seed", "3", "--lr", "0.01"]
+    common = [
+        *TINY,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--no-augment",
+        "--model-opt",
+        "dropout=0",
+        "--seed",
+        "3",
+        "--lr",
+        "0.01",
+    ]
     one = torchrun([*common, "--max-steps-per-epoch", "6", "--out", str(tmp_path / "one")], nproc=1)
     assert one.returncode == 0, one.stderr
     two = torchrun([*common, "--max-steps-per-epoch", "6", "--out", str(tmp_path / "two")], nproc=2)
@@ -69,10 +90,32 @@ def _workers(launcher_pid: int) -> list[psutil.Process]:
 
 def test_killed_worker_restarts_and_resumes_from_snapshot(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "harflow.cli", "train", "--nproc-per-node", "2", "--max-restarts", "2", *TINY,
-           "--epochs", "4", "--max-steps-per-epoch", "10", "--batch-size", "32", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "harflow.cli",
+        "train",
+        "--nproc-per-node",
+        "2",
+        "--max-restarts",
+        "2",
+        *TINY,
+        "--epochs",
+        "4",
+        "--max-steps-per-epoch",
+        "10",
+        "--batch-size",
+        "32",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     try:
         deadline = time.time() + 240
         while not (out / "snapshot.pt").exists():

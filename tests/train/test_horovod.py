@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tests.train.test_distributed import TINY, torchrun
 
 try:
@@ -26,9 +25,26 @@ RUN = [*TINY, "--epochs", "3", "--batch-size", "32", "--model-opt", "dropout=0",
 def test_horovod_matches_ddp_accuracy_band(tmp_path):
     horovodrun = shutil.which("horovodrun") or os.path.join(os.path.dirname(sys.executable), "horovodrun")
     hvd = subprocess.run(
-        [horovodrun, "-np", "2", "-H", "localhost:2", "--gloo", sys.executable, "-m", "harflow.train",
-         "--engine", "horovod", *RUN, "--out", str(tmp_path / "hvd")],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            horovodrun,
+            "-np",
+            "2",
+            "-H",
+            "localhost:2",
+            "--gloo",
+            sys.executable,
+            "-m",
+            "harflow.train",
+            "--engine",
+            "horovod",
+            *RUN,
+            "--out",
+            str(tmp_path / "hvd"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert hvd.returncode == 0, hvd.stdout[-3000:] + hvd.stderr[-3000:]
     ddp = torchrun([*RUN, "--out", str(tmp_path / "ddp")], nproc=2)

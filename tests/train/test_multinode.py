@@ -49,11 +49,34 @@ def two_hosts():
 
 def node_cmd(ns: str, dev: str, addr: str, master: str, is_host: bool, rdzv_id: str, out: str) -> list[str]:
     return [
-        "ip", "netns", "exec", ns, "env", f"GLOO_SOCKET_IFNAME={dev}", "OMP_NUM_THREADS=1",
-        sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
-        f"--rdzv-id={rdzv_id}", "--rdzv-backend=c10d", f"--rdzv-endpoint={master}:29400",
-        "--rdzv-conf", f"is_host={'true' if is_host else 'false'}", "--local-addr", addr,
-        "-m", "harflow.train", "--subjects", "1,3,5,2", "--epochs", "1", "--no-progress", "--out", out,
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        "env",
+        f"GLOO_SOCKET_IFNAME={dev}",
+        "OMP_NUM_THREADS=1",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes=2",
+        "--nproc-per-node=1",
+        f"--rdzv-id={rdzv_id}",
+        "--rdzv-backend=c10d",
+        f"--rdzv-endpoint={master}:29400",
+        "--rdzv-conf",
+        f"is_host={'true' if is_host else 'false'}",
+        "--local-addr",
+        addr,
+        "-m",
+        "harflow.train",
+        "--subjects",
+        "1,3,5,2",
+        "--epochs",
+        "1",
+        "--no-progress",
+        "--out",
+        out,
     ]
 
 
@@ -61,9 +84,15 @@ def test_two_netns_nodes_train_an_epoch_on_hapt(two_hosts, tmp_path):
     out = str(tmp_path / "run")
     master = two_hosts[0][2]
     rid = uuid.uuid4().hex[:8]
-    procs = [subprocess.Popen(node_cmd(ns, dev, addr, master, i == 0, rid, out), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-             for i, (ns, dev, addr) in enumerate(two_hosts)]
+    procs = [
+        subprocess.Popen(
+            node_cmd(ns, dev, addr, master, i == 0, rid, out),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i, (ns, dev, addr) in enumerate(two_hosts)
+    ]
     logs = []
     try:
         for p in procs:

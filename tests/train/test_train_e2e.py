@@ -3,13 +3,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import run_harflow
 
 from harflow.data.sources import load_recordings
 from harflow.train import checkpoint
 from harflow.train.config import TrainConfig
 from harflow.train.evaluate import evaluate
 from harflow.train.trainer import train
-from tests.conftest import run_harflow
 
 E2E_SUBJECTS = ["1", "3", "6", "7", "5", "2"]  # train 1,3,6,7 · val 5 · test 2
 
@@ -23,8 +23,15 @@ def e2e_run(tmp_path_factory):
 
 def test_one_epoch_on_real_hapt_writes_everything_and_beats_chance(e2e_run):
     out, result = e2e_run
-    for name in ("model.pt", "snapshot.pt", "config.json", "metrics.json", "metrics.jsonl",
-                 "learning_curves.png", "confusion_matrix.png"):
+    for name in (
+        "model.pt",
+        "snapshot.pt",
+        "config.json",
+        "metrics.json",
+        "metrics.jsonl",
+        "learning_curves.png",
+        "confusion_matrix.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     m = json.loads((out / "metrics.json").read_text())
     assert m == json.loads(json.dumps(result))
@@ -46,10 +53,12 @@ def test_evaluate_reproduces_training_metrics(e2e_run):
 
 
 def test_same_seed_same_metrics(tmp_path):
-    cfg = dict(subjects=["1", "3", "5", "2"], epochs=1, max_steps_per_epoch=4, progress=False, threads=1, seed=7)
+    cfg = dict(
+        subjects=["1", "3", "5", "2"], epochs=1, max_steps_per_epoch=4, progress=False, threads=1, seed=7
+    )
     a = train(TrainConfig(out=str(tmp_path / "a"), **cfg))
     b = train(TrainConfig(out=str(tmp_path / "b"), **cfg))
-    c = train(TrainConfig(out=str(tmp_path / "c"), **{**cfg, "seed": 8}))
+    train(TrainConfig(out=str(tmp_path / "c"), **{**cfg, "seed": 8}))
     assert a["test"] == b["test"] and a["val"] == b["val"]
     sa, sb = checkpoint.load(tmp_path / "a")["model_state"], checkpoint.load(tmp_path / "b")["model_state"]
     assert all((sa[k] == sb[k]).all() for k in sa)
@@ -59,7 +68,9 @@ def test_same_seed_same_metrics(tmp_path):
 
 @pytest.mark.parametrize("model", ["deepconvlstm", "cnn1d"])
 def test_other_models_train_through_the_same_command(tmp_path, model):
-    proc = run_harflow("train", "--model", model, "--dry-run", "--no-progress", "--out", str(tmp_path / model))
+    proc = run_harflow(
+        "train", "--model", model, "--dry-run", "--no-progress", "--out", str(tmp_path / model)
+    )
     m = json.loads((tmp_path / model / "metrics.json").read_text())
     assert m["model"] == model and "accuracy" in m["test"]
     assert "test accuracy" in proc.stdout
@@ -99,7 +110,57 @@ def test_cli_errors_are_one_clear_line(tmp_path):
 def test_data_info_json():
     info = json.loads(run_harflow("data", "info", "--json").stdout)
     assert info["subjects"] == 30 and info["recordings"] == 61 and info["rate_hz"] == 50
-    assert info["channels"] == {"acc_x": "g", "acc_y": "g", "acc_z": "g", "gyro_x": "rad/s", "gyro_y": "rad/s",
-                                "gyro_z": "rad/s"}
+    assert info["channels"] == {
+        "acc_x": "g",
+        "acc_y": "g",
+        "acc_z": "g",
+        "gyro_x": "rad/s",
+        "gyro_y": "rad/s",
+        "gyro_z": "rad/s",
+    }
     labels = {r["label"]: r["samples"] for r in info["labels"]}
     assert set(labels) == {-1, *range(1, 13)} and sum(labels.values()) == info["samples"]
+
+
+def test_gradient_accumulation_equals_full_batch(tmp_path):
+    cfg = dict(
+        subjects=["1", "3", "5", "2"],
+        epochs=1,
+        max_steps_per_epoch=4,
+        progress=False,
+        threads=1,
+        augment=False,
+        model_config={"dropout": 0.0},
+        batch_size=32,
+    )
+    train(TrainConfig(out=str(tmp_path / "full"), **cfg))
+    train(TrainConfig(out=str(tmp_path / "accum"), accum_steps=4, **cfg))
+    a = checkpoint.load(tmp_path / "full" / "snapshot.pt")["model_state"]
+    b = checkpoint.load(tmp_path / "accum" / "snapshot.pt")["model_state"]
+    for k in a:
+        np.testing.assert_allclose(b[k].numpy(), a[k].numpy(), atol=2e-5, rtol=1e-4, err_msg=k)
+
+
+def test_resume_continues_from_snapshot(tmp_path, capsys):
+    cfg = dict(
+        subjects=["1", "3", "5", "2"], max_steps_per_epoch=3, progress=False, threads=1, out=str(tmp_path)
+    )
+    train(TrainConfig(epochs=1, **cfg))
+    capsys.readouterr()
+    m = train(TrainConfig(epochs=2, resume=True, **cfg))
+    assert "resumed from snapshot at epoch 1" in capsys.readouterr().out
+    assert m["epochs"] == 2
+    epochs = [json.loads(x)["epoch"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1]
+    assert checkpoint.load(tmp_path / "snapshot.pt")["sampler_epoch"] == 2
+
+
+def test_lr_scaling_rules():
+    base = TrainConfig(lr=1e-3, base_batch=64, batch_size=256)
+    assert base.scaled_lr() == pytest.approx(1e-3)
+    assert TrainConfig(
+        lr=1e-3, base_batch=64, batch_size=256, lr_scaling="linear"
+    ).scaled_lr() == pytest.approx(4e-3)
+    assert TrainConfig(
+        lr=1e-3, base_batch=64, batch_size=256, lr_scaling="sqrt"
+    ).scaled_lr() == pytest.approx(2e-3)

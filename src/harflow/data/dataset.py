@@ -51,8 +51,14 @@ def build_windows(rs: RecordingSet, spec: WindowSpec, normalizer: Normalizer | N
     for i, rec in enumerate(rs.recordings):
         names.append(f"{rec.subject}/{rec.recording}")
         if len(rec) < spec.length:
-            log.warning("%s: recording %s/%s has %d samples, fewer than one window (%d); skipped",
-                        rs.name, rec.subject, rec.recording, len(rec), spec.length)
+            log.warning(
+                "%s: recording %s/%s has %d samples, fewer than one window (%d); skipped",
+                rs.name,
+                rec.subject,
+                rec.recording,
+                len(rec),
+                spec.length,
+            )
             continue
         X, y, starts = label_windows(rec.signals, rec.labels, spec, rs.label_map)
         split = assignment[i]
@@ -68,6 +74,8 @@ def build_windows(rs: RecordingSet, spec: WindowSpec, normalizer: Normalizer | N
     if len(raw["train"][1]) == 0:
         raise ValueError(f"{rs.name}: no labeled training windows of {spec.length_s}s")
     norm = normalizer or Normalizer.fit(raw["train"][0])
-    splits = {s: Split(norm(X), y.astype(np.int64), r.astype(np.int64), st.astype(np.int64))
-              for s, (X, y, r, st) in raw.items()}
+    splits = {
+        s: Split(norm(X), y.astype(np.int64), r.astype(np.int64), st.astype(np.int64))
+        for s, (X, y, r, st) in raw.items()
+    }
     return WindowedData(spec, rs.label_map, norm, splits, names, {s: sorted(v) for s, v in subjects.items()})

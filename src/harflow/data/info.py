@@ -28,12 +28,15 @@ def dataset_info(data: str = "hapt", classes: int = 6) -> dict[str, Any]:
         "subjects": len(rs.subjects),
         "recordings": len(rs.recordings),
         "recordings_per_subject": {s: per_subject[s] for s in rs.subjects},
-        "samples": int(len(labels)),
+        "samples": len(labels),
         "rate_hz": rs.rate_hz,
         "channels": {c: UNITS.get(c.split("_")[0], "?") for c in rs.channels},
         "labels": [
-            {"label": int(v), "name": "unlabeled" if v == UNLABELED else rs.raw_label_names.get(int(v), str(v)),
-             "samples": int(c)}
+            {
+                "label": int(v),
+                "name": "unlabeled" if v == UNLABELED else rs.raw_label_names.get(int(v), str(v)),
+                "samples": int(c),
+            }
             for v, c in zip(values, counts, strict=True)
         ],
         "classes": rs.label_map.num_classes,

@@ -24,9 +24,9 @@ class Normalizer:
         return cls((0.0,) * channels, (1.0,) * channels)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return ((x - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)).astype(
-            np.float32
-        )
+        return (
+            (x - np.asarray(self.mean, dtype=np.float32)) / np.asarray(self.std, dtype=np.float32)
+        ).astype(np.float32)
 
     def to_dict(self) -> dict:
         return {"mean": list(self.mean), "std": list(self.std)}

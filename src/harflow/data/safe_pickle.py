@@ -1,9 +1,10 @@
 """A restricted unpickler for the 2020 HAPT pandas pickle.
 
-The file was written by pandas 1.0 with pickle protocol 2. Modern pandas cannot rebuild it, and unpickling it
-unrestricted would execute whatever the file names. Here ``find_class`` admits only the dozen globals that file
-uses, and maps every pandas name onto an inert stand-in that merely records the state it is given; numpy names map
-to numpy's own array reconstructors. :func:`frames_to_columns` then turns the stand-ins into plain numpy columns.
+The file was written by pandas 1.0 with pickle protocol 2. Modern pandas cannot rebuild it, and unpickling
+it unrestricted would execute whatever the file names. Here ``find_class`` admits only the dozen globals that
+file uses, and maps every pandas name onto an inert stand-in that merely records the state it is given; numpy
+names map to numpy's own array reconstructors. :func:`frames_to_columns` then turns the stand-ins into plain
+numpy columns.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def frames_to_columns(frame: Any) -> dict[str, np.ndarray]:
     mgr = frame.state.get("_data") or frame.state.get("_mgr")
     if not isinstance(mgr, _BlockManager) or not isinstance(mgr.state, tuple):
         raise pickle.UnpicklingError("DataFrame without a BlockManager state")
-    axes, _, _, extra = mgr.state
+    _axes, _, _, extra = mgr.state
     info = extra["0.14.1"]
     columns = [str(c) for c in info["axes"][0].values()]
     n_rows = len(info["axes"][1].values())

@@ -16,7 +16,7 @@ def _fractional(keys: list[str], seed: int = 0) -> dict[str, str]:
     order = np.random.default_rng(seed).permutation(len(keys))
     n = len(keys)
     n_test = max(1, int(np.ceil(0.3 * n)))
-    n_val = max(1, int(round(0.15 * n)))
+    n_val = max(1, round(0.15 * n))
     out = {}
     for rank, i in enumerate(order):
         out[keys[i]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
@@ -28,8 +28,10 @@ def assign_splits(rs: RecordingSet) -> dict[int, str]:
     if all(r.split is not None for r in rs.recordings):
         return {i: r.split for i, r in enumerate(rs.recordings)}  # type: ignore[misc]
     if rs.name == "hapt":
+
         def by_subject(s: str) -> str:
             return "test" if s in HAPT_TEST_SUBJECTS else "val" if s in HAPT_VAL_SUBJECTS else "train"
+
         return {i: r.split or by_subject(r.subject) for i, r in enumerate(rs.recordings)}
     subjects = rs.subjects
     if len(subjects) >= 3:

@@ -28,11 +28,11 @@ class WindowSpec:
 
     @property
     def length(self) -> int:
-        return int(round(self.length_s * self.rate_hz))
+        return round(self.length_s * self.rate_hz)
 
     @property
     def hop(self) -> int:
-        return max(1, int(round(self.hop_s * self.rate_hz)))
+        return max(1, round(self.hop_s * self.rate_hz))
 
     def to_dict(self) -> dict:
         d = asdict(self)

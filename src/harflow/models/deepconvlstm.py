@@ -35,7 +35,10 @@ class DeepConvLSTM(nn.Module):
         self.conv = nn.Sequential(*layers)
         self.drop = nn.Dropout(cfg.dropout)
         self.lstm = nn.LSTM(
-            cfg.filters * in_channels, cfg.hidden_size, num_layers=cfg.lstm_layers, batch_first=True,
+            cfg.filters * in_channels,
+            cfg.hidden_size,
+            num_layers=cfg.lstm_layers,
+            batch_first=True,
             dropout=cfg.dropout if cfg.lstm_layers > 1 else 0.0,
         )
         self.head = nn.Linear(cfg.hidden_size, num_classes)

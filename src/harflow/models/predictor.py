@@ -29,7 +29,9 @@ class Predictor:
         self.normalizer = Normalizer.from_dict(ckpt["normalization"])
         self.labels: list[str] = list(ckpt["label_names"])
         self.device = torch.device(device)
-        self.model = build_model(self.model_name, m["in_channels"], m["num_classes"], m["window"], self.model_config)
+        self.model = build_model(
+            self.model_name, m["in_channels"], m["num_classes"], m["window"], self.model_config
+        )
         self.model.load_state_dict(ckpt["model_state"])
         self.model.to(self.device).eval()
         self.version = f"{self.model_name}@{ckpt.get('epoch', 0)}:{Path(source).name if source else 'memory'}"
@@ -50,7 +52,8 @@ class Predictor:
         windows = np.asarray(windows, dtype=np.float32)
         if windows.ndim != 3 or windows.shape[1:] != (self.spec.length, len(self.spec.channels)):
             raise ValueError(
-                f"windows must have shape (N, {self.spec.length}, {len(self.spec.channels)}), got {windows.shape}"
+                f"windows must have shape (N, {self.spec.length}, {len(self.spec.channels)}), "
+                f"got {windows.shape}"
             )
         out = [self.logits(windows[i : i + batch]) for i in range(0, len(windows), batch)]
         logits = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)

@@ -27,13 +27,20 @@ def _rotations(n: int, max_deg: float, gen: torch.Generator | None) -> torch.Ten
 
 
 class Augmenter:
-    def __init__(self, norm: Normalizer, channels: tuple[str, ...], rotate_deg: float = 15.0,
-                 scale: float = 0.1, noise: float = 0.02) -> None:
+    def __init__(
+        self,
+        norm: Normalizer,
+        channels: tuple[str, ...],
+        rotate_deg: float = 15.0,
+        scale: float = 0.1,
+        noise: float = 0.02,
+    ) -> None:
         self.mean = torch.tensor(norm.mean, dtype=torch.float32)
         self.std = torch.tensor(norm.std, dtype=torch.float32)
         self.triads = [
             [channels.index(f"{s}_{a}") for a in "xyz"]
-            for s in ("acc", "gyro") if all(f"{s}_{a}" in channels for a in "xyz")
+            for s in ("acc", "gyro")
+            if all(f"{s}_{a}" in channels for a in "xyz")
         ]
         self.rotate_deg, self.scale, self.noise = rotate_deg, scale, noise
 

@@ -1,4 +1,7 @@
-"""Snapshot dicts on disk: written atomically (tmp file + fsync + os.replace), read with ``weights_only=True``."""
+"""Snapshot dicts on disk.
+
+Written atomically (tmp file + fsync + os.replace), read with ``weights_only=True``.
+"""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ class TrainConfig:
     rate_hz: float = 50.0
     window_s: float = 2.56
     hop_s: float = 1.28
-    epochs: int = 60
+    epochs: int = 40
     batch_size: int = 64  # global batch across all workers
     lr: float = 3e-3
     lr_scaling: Literal["none", "linear", "sqrt"] = "none"

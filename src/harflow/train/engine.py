@@ -1,7 +1,7 @@
 """The data-parallel engine behind the one training loop.
 
-The launch decides: ``torchrun`` sets ``RANK``/``WORLD_SIZE`` and we join a process group (gloo on CPU, NCCL on
-CUDA); a plain ``python``/``harflow`` launch is world size 1 with no group; ``--engine horovod`` under
+The launch decides: ``torchrun`` sets ``RANK``/``WORLD_SIZE`` and we join a process group (gloo on CPU, NCCL
+on CUDA); a plain ``python``/``harflow`` launch is world size 1 with no group; ``--engine horovod`` under
 ``horovodrun`` uses Horovod's ring all-reduce instead. The trainer only talks to :class:`Engine`.
 """
 
@@ -58,7 +58,8 @@ class Engine:
         self.distributed = self.world_size > 1
         if self.distributed and not dist.is_initialized():
             dist.init_process_group(
-                backend, timeout=datetime.timedelta(seconds=timeout_s),
+                backend,
+                timeout=datetime.timedelta(seconds=timeout_s),
                 device_id=dev if dev.type == "cuda" else None,
             )
 
@@ -74,7 +75,9 @@ class Engine:
             model, device_ids=[self.device.index] if self.device.type == "cuda" else None
         )
 
-    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module, accum_steps: int) -> torch.optim.Optimizer:
+    def wrap_optimizer(
+        self, opt: torch.optim.Optimizer, model: nn.Module, accum_steps: int
+    ) -> torch.optim.Optimizer:
         return opt
 
     def clipped_step(self, opt: torch.optim.Optimizer, model: nn.Module, max_norm: float) -> None:
@@ -148,10 +151,14 @@ class HorovodEngine(Engine):
         self.hvd.broadcast_parameters(model.state_dict(), root_rank=0)
         return model
 
-    def wrap_optimizer(self, opt: torch.optim.Optimizer, model: nn.Module, accum_steps: int) -> torch.optim.Optimizer:
+    def wrap_optimizer(
+        self, opt: torch.optim.Optimizer, model: nn.Module, accum_steps: int
+    ) -> torch.optim.Optimizer:
         self.hvd.broadcast_optimizer_state(opt, root_rank=0)
         return self.hvd.DistributedOptimizer(
-            opt, named_parameters=model.named_parameters(), backward_passes_per_step=accum_steps,
+            opt,
+            named_parameters=model.named_parameters(),
+            backward_passes_per_step=accum_steps,
             op=self.hvd.Average,
         )
 

@@ -20,8 +20,12 @@ def evaluate(run_dir: str, data: str | None = None, split: str = "test") -> dict
     pred = Predictor.load(run_dir)
     tc = pred.checkpoint.get("train_config", {})
     data = data or tc.get("data", "hapt")
-    rs = load_recordings(data, classes=len(pred.labels) if data == "hapt" else None,
-                         subjects=tc.get("subjects") if data == tc.get("data") else None, rate_hz=pred.spec.rate_hz)
+    rs = load_recordings(
+        data,
+        classes=len(pred.labels) if data == "hapt" else None,
+        subjects=tc.get("subjects") if data == tc.get("data") else None,
+        rate_hz=pred.spec.rate_hz,
+    )
     if tuple(rs.channels) != pred.spec.channels:
         raise ValueError(f"{data}: channels {rs.channels} differ from the model's {pred.spec.channels}")
     wd = build_windows(rs, pred.spec, Normalizer.identity(len(pred.spec.channels)))
@@ -33,8 +37,11 @@ def evaluate(run_dir: str, data: str | None = None, split: str = "test") -> dict
     y = to_model[y_data] if len(y_data) else y_data
     unknown = int((y < 0).sum())
     if unknown:
-        log.warning("%d windows carry labels the model does not know (%s); left out", unknown,
-                    sorted({wd.label_map.names[i] for i in y_data[y < 0]}))
+        log.warning(
+            "%d windows carry labels the model does not know (%s); left out",
+            unknown,
+            sorted({wd.label_map.names[i] for i in y_data[y < 0]}),
+        )
     X, y = X[y >= 0], y[y >= 0]
     probs = pred.predict_proba(X)
     m = classification_metrics(y, probs.argmax(axis=1), pred.labels)

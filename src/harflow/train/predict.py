@@ -22,8 +22,11 @@ def predict_file(run_dir: str, path: str) -> list[dict[str, Any]]:
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise CsvDataError(f"{f}: missing column(s) {missing} that the model needs; found {list(df.columns)}")
-    keys = (df["subject"].astype(str) + "/" + df["recording"].astype(str)
-            if {"subject", "recording"} <= set(df.columns) else pd.Series(f.stem, index=df.index))
+    keys = (
+        df["subject"].astype(str) + "/" + df["recording"].astype(str)
+        if {"subject", "recording"} <= set(df.columns)
+        else pd.Series(f.stem, index=df.index)
+    )
     cols = {c: _numeric(df, c, f) for c in need}
     rows: list[dict[str, Any]] = []
     for key, idx in keys.groupby(keys, sort=False).indices.items():
@@ -39,7 +42,13 @@ def predict_file(run_dir: str, path: str) -> list[dict[str, Any]]:
         probs = pred.predict_proba(slice_windows(sig, starts, pred.spec.length))
         for s, p in zip(starts, probs, strict=True):
             k = int(p.argmax())
-            rows.append({"recording": key, "t_start": float(t[s]),
-                         "t_end": float(t[s] + pred.spec.length / pred.spec.rate_hz),
-                         "activity": pred.labels[k], "probability": float(p[k])})
+            rows.append(
+                {
+                    "recording": key,
+                    "t_start": float(t[s]),
+                    "t_end": float(t[s] + pred.spec.length / pred.spec.rate_hz),
+                    "activity": pred.labels[k],
+                    "probability": float(p[k]),
+                }
+            )
     return rows

@@ -66,7 +66,9 @@ class IndexSampler(DistributedSampler):
 
 
 @torch.no_grad()
-def predict_split(model: nn.Module, split: Split, engine: Engine, batch: int = 1024) -> tuple[np.ndarray, float]:
+def predict_split(
+    model: nn.Module, split: Split, engine: Engine, batch: int = 1024
+) -> tuple[np.ndarray, float]:
     """Class probabilities for the *whole* split: each rank scores ``rank::W``, then a sum all-reduce
     assembles them. Returns (probs (N, K), mean cross-entropy)."""
     module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
@@ -109,7 +111,7 @@ class State:
     step: int = 0
 
 
-def lr_lambda(warmup_steps: int, total_steps: int):  # noqa: ANN201 (closure for LambdaLR)
+def lr_lambda(warmup_steps: int, total_steps: int):
     def f(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
@@ -119,12 +121,19 @@ def lr_lambda(warmup_steps: int, total_steps: int):  # noqa: ANN201 (closure for
     return f
 
 
-def _model_snapshot(cfg: TrainConfig, data: WindowedData, model_state: dict, n_classes: int) -> dict[str, Any]:
+def _model_snapshot(
+    cfg: TrainConfig, data: WindowedData, model_state: dict, n_classes: int
+) -> dict[str, Any]:
     return {
         "format": checkpoint.FORMAT,
         "harflow_version": __version__,
-        "model": {"name": cfg.model, "config": dict(cfg.model_config), "in_channels": len(data.spec.channels),
-                  "num_classes": n_classes, "window": data.spec.length},
+        "model": {
+            "name": cfg.model,
+            "config": dict(cfg.model_config),
+            "in_channels": len(data.spec.channels),
+            "num_classes": n_classes,
+            "window": data.spec.length,
+        },
         "model_state": model_state,
         "label_names": list(data.label_map.names),
         "normalization": data.normalizer.to_dict(),
@@ -182,7 +191,9 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
-    raw_model = build_model(cfg.model, len(data.spec.channels), len(names), data.spec.length, cfg.model_config)
+    raw_model = build_model(
+        cfg.model, len(data.spec.channels), len(names), data.spec.length, cfg.model_config
+    )
     model = engine.wrap_model(raw_model)
     lr = cfg.scaled_lr()
     opt = torch.optim.AdamW(raw_model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
@@ -213,17 +224,31 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
 
     if main:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
-            {**cfg.to_dict(), "world_size": world, "engine": engine.name, "backend": engine.backend,
-             "threads_per_process": threads, "per_worker_batch": micro * cfg.accum_steps,
-             "effective_lr": lr, "window": data.spec.to_dict(), "labels": names,
-             "subjects": data.subjects, "windows": {k: len(v) for k, v in data.splits.items()}},
-            indent=2))
+        (out / "config.json").write_text(
+            json.dumps(
+                {
+                    **cfg.to_dict(),
+                    "world_size": world,
+                    "engine": engine.name,
+                    "backend": engine.backend,
+                    "threads_per_process": threads,
+                    "per_worker_batch": micro * cfg.accum_steps,
+                    "effective_lr": lr,
+                    "window": data.spec.to_dict(),
+                    "labels": names,
+                    "subjects": data.subjects,
+                    "windows": {k: len(v) for k, v in data.splits.items()},
+                },
+                indent=2,
+            )
+        )
         _write_jsonl(out / "metrics.jsonl", history)
-        print(f"harflow train: {cfg.model} on {cfg.data} ({len(names)} classes), {world} worker(s) × "
-              f"{threads} thread(s) on {engine.device}, global batch {cfg.batch_size}, lr {lr:.2e}, "
-              f"windows train/val/test {len(train_split)}/{len(data.splits['val'])}/{len(data.splits['test'])}",
-              flush=True)
+        print(
+            f"harflow train: {cfg.model} on {cfg.data} ({len(names)} classes), {world} worker(s) × "
+            f"{threads} thread(s) on {engine.device}, global batch {cfg.batch_size}, lr {lr:.2e}, "
+            f"windows train/val/test {len(train_split)}/{len(data.splits['val'])}/{len(data.splits['test'])}",
+            flush=True,
+        )
 
     sampler = IndexSampler(len(train_split), world, rank, cfg.seed)
     Xtr, ytr = torch.from_numpy(train_split.X), torch.from_numpy(train_split.y)
@@ -238,8 +263,14 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
         batches = iter(BatchSampler(sampler, micro, drop_last=True))
         tot_loss = torch.zeros(2, dtype=torch.float64)  # sum of losses, correct predictions (this rank)
         seen = 0
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
-                   disable=not (main and cfg.progress), mininterval=1.0, unit="step")
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            leave=False,
+            disable=not (main and cfg.progress),
+            mininterval=1.0,
+            unit="step",
+        )
         for _ in range(steps_per_epoch):
             opt_wrapped.zero_grad()
             for k in range(cfg.accum_steps):
@@ -273,11 +304,18 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
             best_state = {k: v.detach().cpu().clone() for k, v in raw_model.state_dict().items()}
         else:
             state.bad_epochs += 1
-        row = {"epoch": epoch, "train_loss": counts[0].item() / counts[2].item(),
-               "train_accuracy": counts[1].item() / counts[2].item(), "val_loss": val["loss"],
-               "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"], "lr": sched.get_last_lr()[0],
-               "epoch_seconds": epoch_seconds, "samples_per_s": counts[2].item() / epoch_seconds,
-               "best": improved}
+        row = {
+            "epoch": epoch,
+            "train_loss": counts[0].item() / counts[2].item(),
+            "train_accuracy": counts[1].item() / counts[2].item(),
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "val_macro_f1": val["macro_f1"],
+            "lr": sched.get_last_lr()[0],
+            "epoch_seconds": epoch_seconds,
+            "samples_per_s": counts[2].item() / epoch_seconds,
+            "best": improved,
+        }
         history.append(row)
         rng = engine.all_gather_object(_rng_state())  # every rank's RNG, so a resume replays the same run
         if main:
@@ -285,24 +323,41 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
                 f.write(json.dumps(row) + "\n")
             if improved:
                 snap = _model_snapshot(cfg, data, best_state, len(names))
-                checkpoint.save_atomic({**snap, "optimizer_state": opt.state_dict(), "epoch": epoch,
-                                        "best_metric": score}, out / "model.pt")
+                checkpoint.save_atomic(
+                    {**snap, "optimizer_state": opt.state_dict(), "epoch": epoch, "best_metric": score},
+                    out / "model.pt",
+                )
             if state.epoch % cfg.snapshot_every == 0 or state.epoch == cfg.epochs:
                 checkpoint.save_atomic(
-                    {**_model_snapshot(cfg, data, raw_model.state_dict(), len(names)),
-                     "optimizer_state": opt.state_dict(), "scheduler_state": sched.state_dict(),
-                     "epoch": state.epoch, "progress": vars(state).copy(), "best_model_state": best_state,
-                     "rng": rng, "history": history, "sampler_epoch": epoch + 1},
-                    snap_path)
-            print(f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  "
-                  f"acc {row['train_accuracy']:.4f}  val_loss {val['loss']:.4f}  val_acc {val['accuracy']:.4f}  "
-                  f"val_f1 {val['macro_f1']:.4f}  {row['samples_per_s']:.0f} samples/s  {epoch_seconds:.1f}s"
-                  + ("  *" if improved else ""), flush=True)
+                    {
+                        **_model_snapshot(cfg, data, raw_model.state_dict(), len(names)),
+                        "optimizer_state": opt.state_dict(),
+                        "scheduler_state": sched.state_dict(),
+                        "epoch": state.epoch,
+                        "progress": vars(state).copy(),
+                        "best_model_state": best_state,
+                        "rng": rng,
+                        "history": history,
+                        "sampler_epoch": epoch + 1,
+                    },
+                    snap_path,
+                )
+            print(
+                f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {row['train_loss']:.4f}  "
+                f"acc {row['train_accuracy']:.4f}  val_loss {val['loss']:.4f}  "
+                f"val_acc {val['accuracy']:.4f}  "
+                f"val_f1 {val['macro_f1']:.4f}  {row['samples_per_s']:.0f} samples/s  {epoch_seconds:.1f}s"
+                + ("  *" if improved else ""),
+                flush=True,
+            )
         engine.barrier()
         if state.bad_epochs >= cfg.patience:
             if main:
-                print(f"early stop: no val macro-F1 gain for {cfg.patience} epochs "
-                      f"(best {state.best_metric:.4f} at epoch {state.best_epoch + 1})", flush=True)
+                print(
+                    f"early stop: no val macro-F1 gain for {cfg.patience} epochs "
+                    f"(best {state.best_metric:.4f} at epoch {state.best_epoch + 1})",
+                    flush=True,
+                )
             break
 
     raw_model.load_state_dict(best_state)
@@ -310,10 +365,17 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     if not main:
         return None
     result = {
-        "model": cfg.model, "data": cfg.data, "classes": names, **final,
-        "train_seconds": train_time, "wall_seconds": time.perf_counter() - t_start,
-        "epochs": state.epoch, "best_epoch": state.best_epoch + 1,
-        "world_size": world, "engine": engine.name, "global_batch": cfg.batch_size,
+        "model": cfg.model,
+        "data": cfg.data,
+        "classes": names,
+        **final,
+        "train_seconds": train_time,
+        "wall_seconds": time.perf_counter() - t_start,
+        "epochs": state.epoch,
+        "best_epoch": state.best_epoch + 1,
+        "world_size": world,
+        "engine": engine.name,
+        "global_batch": cfg.batch_size,
         "samples_per_s": float(np.median([h["samples_per_s"] for h in history])) if history else 0.0,
         "subjects": data.subjects,
     }
@@ -321,6 +383,10 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     from harflow.train import plots
 
     plots.learning_curves(history, out / "learning_curves.png")
-    plots.confusion(final["test"]["confusion_matrix"], names, out / "confusion_matrix.png",
-                    f"{cfg.model} test — acc {final['test']['accuracy']:.3f}, F1 {final['test']['macro_f1']:.3f}")
+    plots.confusion(
+        final["test"]["confusion_matrix"],
+        names,
+        out / "confusion_matrix.png",
+        f"{cfg.model} test — acc {final['test']['accuracy']:.3f}, F1 {final['test']['macro_f1']:.3f}",
+    )
     return result

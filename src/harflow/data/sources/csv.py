@@ -45,8 +45,9 @@ def _read(path: Path) -> pd.DataFrame:
     try:
         if path.name.lower().endswith((".parquet", ".pq")):
             return pd.read_parquet(path)
-        return pd.read_csv(path, dtype={"subject": str, "recording": str, "label": str, "split": str},
-                           keep_default_na=True)
+        return pd.read_csv(
+            path, dtype={"subject": str, "recording": str, "label": str, "split": str}, keep_default_na=True
+        )
     except Exception as e:  # parser errors come in many types; the file name is what the user needs
         raise CsvDataError(f"{path}: cannot be read as {path.suffix.lstrip('.')} ({e})") from e
 
@@ -62,9 +63,16 @@ def _numeric(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raw = df[col].iloc[i]
-        what = "missing" if pd.isna(raw) else "NaN/inf" if str(raw).strip().lower() in {"nan", "inf", "-inf", "infinity"} else "not a number"
+        what = (
+            "missing"
+            if pd.isna(raw)
+            else "NaN/inf"
+            if str(raw).strip().lower() in {"nan", "inf", "-inf", "infinity"}
+            else "not a number"
+        )
         raise CsvDataError(
-            f"{path}: {_row(path, i)}, column {col!r}: {what} ({raw!r}); {int(bad.sum())} bad value(s) in that column"
+            f"{path}: {_row(path, i)}, column {col!r}: {what} ({raw!r}); "
+            f"{int(bad.sum())} bad value(s) in that column"
         )
     return values
 
@@ -140,8 +148,14 @@ def load_csv(path: str, rate_hz: float = 50.0, **_: object) -> RecordingSet:
     for f, subject, recording, t, sig, labs, split in pending:
         raw = np.array([-1 if lab is None else index[lab] for lab in labs], dtype=np.int64)
         if len(t) >= 2 and needs_resampling(infer_rate(t), rate_hz):
-            log.info("%s: recording %s/%s resampled from %.1f Hz to %.1f Hz", f, subject, recording,
-                     infer_rate(t), rate_hz)
+            log.info(
+                "%s: recording %s/%s resampled from %.1f Hz to %.1f Hz",
+                f,
+                subject,
+                recording,
+                infer_rate(t),
+                rate_hz,
+            )
             _, sig, raw = resample(t, sig, rate_hz, raw)
         recs.append(Recording(subject, recording, sig.astype(np.float32), raw, split))
     if not ordered:

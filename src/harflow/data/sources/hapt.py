@@ -152,5 +152,9 @@ def load_hapt(classes: int = 6, subjects: list[str] | None = None, **_: object) 
         if subjects is not None and str(subject) not in subjects:
             continue
         sl = slice(offsets[i], offsets[i + 1])
-        recs.append(Recording(str(subject), f"{subject}-{counter[subject]}", arrays["signals"][sl], arrays["labels"][sl]))
+        recs.append(
+            Recording(
+                str(subject), f"{subject}-{counter[subject]}", arrays["signals"][sl], arrays["labels"][sl]
+            )
+        )
     return RecordingSet("hapt", recs, CHANNELS, RATE_HZ, hapt_label_map(classes), dict(HAPT_LABELS))
