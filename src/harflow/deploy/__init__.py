@@ -1,0 +1,1 @@
+"""Container images and Kubernetes manifests: render (kustomize + overrides) and validate offline."""
