@@ -87,3 +87,10 @@ def test_writer_killed_mid_write_never_leaves_corrupt_file(tmp_path):
         proc.wait()
         ckpt = checkpoint.load(path)
         assert float(ckpt["w"][0]) == ckpt["i"] and float(ckpt["w"][-1]) == ckpt["i"]
+
+
+def test_checkpoint_stores_fully_resolved_model_options(tiny_run):
+    from harflow.models.lstm import LSTMConfig
+
+    cfg = checkpoint.load(tiny_run / "model.pt")["model"]["config"]
+    assert set(cfg) == {f for f in LSTMConfig.__dataclass_fields__}

@@ -8,6 +8,7 @@ Launch forms (the docstring of :mod:`harflow.train.__main__` lists them all)::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -30,6 +31,7 @@ from harflow.data.dataset import Split, WindowedData, build_windows
 from harflow.data.sources import load_recordings
 from harflow.data.windows import WindowSpec
 from harflow.models import build_model
+from harflow.models.registry import model_config
 from harflow.train import checkpoint
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
@@ -129,7 +131,8 @@ def _model_snapshot(
         "harflow_version": __version__,
         "model": {
             "name": cfg.model,
-            "config": dict(cfg.model_config),
+            # the fully resolved options, so a checkpoint never depends on today's defaults
+            "config": dataclasses.asdict(model_config(cfg.model, cfg.model_config)),
             "in_channels": len(data.spec.channels),
             "num_classes": n_classes,
             "window": data.spec.length,

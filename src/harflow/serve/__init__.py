@@ -1,0 +1,1 @@
+"""Real-time recognition service: streaming WebSocket + REST inference, change events, durable history."""

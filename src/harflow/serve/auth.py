@@ -1,0 +1,78 @@
+"""API keys and device tokens. Keys are only ever kept as SHA-256 hashes: admin keys from settings (plain or
+``sha256:<hex>``), device tokens in the database. An admin may do anything; a device token may only stream
+and read its own device."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "hfd_" + secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "admin" | "device" | "open" (auth disabled)
+    key_hash: str
+    device_id: str | None = None
+
+    def may_access(self, device_id: str) -> bool:
+        return self.kind in ("admin", "open") or self.device_id == device_id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.kind in ("admin", "open")
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_admin_keys(spec: str) -> set[str]:
+    out = set()
+    for k in (s.strip() for s in spec.split(",")):
+        if k:
+            out.add(k[7:].lower() if k.startswith("sha256:") else hash_key(k))
+    return out
+
+
+class Authenticator:
+    def __init__(self, enabled: bool, admin_keys: str, token_device) -> None:
+        self.enabled = enabled
+        self.admin = parse_admin_keys(admin_keys)
+        self.token_device = token_device  # hash → device id or None (a DB lookup)
+        self.cache: dict[str, str] = {}
+        if enabled and not self.admin:
+            raise ValueError(
+                "auth is on but no admin key is configured: set HARFLOW_ADMIN_KEYS "
+                "(or HARFLOW_AUTH=false for a closed network)"
+            )
+
+    def authenticate(self, key: str | None) -> Principal:
+        """Raises :class:`AuthError` 401 for missing or unknown credentials; may query the DB (off-loop)."""
+        if not self.enabled:
+            return Principal("open", "")
+        if not key:
+            raise AuthError(
+                401, "missing credentials: send 'Authorization: Bearer <key>' (or ?token= on WebSockets)"
+            )
+        h = hash_key(key)
+        if any(hmac.compare_digest(h, a) for a in self.admin):
+            return Principal("admin", h)
+        dev = self.cache.get(h)
+        if dev is None:
+            dev = self.token_device(h)
+            if dev is None:
+                raise AuthError(401, "invalid API key or device token")
+            self.cache[h] = dev
+        return Principal("device", h, dev)

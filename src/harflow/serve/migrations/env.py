@@ -1,0 +1,26 @@
+"""Alembic environment: the URL comes from the Config the service builds (``harflow.serve.store.migrate``)."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from harflow.serve.store import metadata
+
+config = context.config
+
+
+def run() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run()

@@ -1,0 +1,101 @@
+"""The service's long-lived state: model + backend (hot-reloadable), batcher, store writer, auth, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from harflow.models.predictor import Predictor
+from harflow.serve.auth import Authenticator
+from harflow.serve.backends import make_backend
+from harflow.serve.batcher import Batcher
+from harflow.serve.changes import TransitionModel, load_or_learn
+from harflow.serve.metrics import Metrics
+from harflow.serve.settings import Settings
+from harflow.serve.store import Store, Writer
+
+log = logging.getLogger("harflow.serve")
+
+
+class Model:
+    """Everything that changes together on a hot reload."""
+
+    def __init__(self, run_dir: str, backend: str, threads: int) -> None:
+        self.pred = Predictor.load(run_dir)
+        path = Path(run_dir) / "model.pt" if Path(run_dir).is_dir() else Path(run_dir)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+        self.version = f"{self.pred.version}#{digest}"
+        self.labels = list(self.pred.labels)
+        self.spec = self.pred.spec
+        self.backend = make_backend(self.pred, run_dir, backend, threads)
+        self.transitions: TransitionModel = load_or_learn(self.pred, run_dir)
+        for n in (1, 8):  # warm-up: first calls of a backend are slow, and must not hit the first clients
+            self.backend.predict_proba(np.zeros((n, self.spec.length, len(self.spec.channels)), np.float32))
+
+
+class Service:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.model:
+            raise ValueError("no model to serve: pass --model RUN_DIR or set HARFLOW_MODEL")
+        self.settings = settings
+        self.metrics = Metrics()
+        self.store = Store(settings.database())
+        self.auth = Authenticator(settings.auth, settings.admin_keys, self.store.token_device)
+        self.model = Model(settings.model, settings.backend, settings.threads)
+        self.streams_per_key: dict[str, int] = {}
+        self.active: set[str] = set()
+        self.aux = ThreadPoolExecutor(2, thread_name_prefix="harflow-aux")  # auth lookups, reads
+        self.batcher: Batcher | None = None
+        self.writer: Writer | None = None
+        self.draining = False
+
+    async def start(self) -> None:
+        m = self.metrics
+        s = self.settings
+
+        def on_batch(n: int, dt: float) -> None:
+            m.batch.observe(n)
+            m.inference.observe(dt)
+            m.queue.set(self.batcher.queued if self.batcher else 0)
+
+        self.batcher = Batcher(
+            lambda: self.model.backend, s.max_batch, s.max_wait_ms / 1000, s.queue_depth, on_batch
+        )
+        self.writer = Writer(
+            self.store, s.write_batch, s.write_wait_ms / 1000, on_commit=lambda n, dt: m.commit.observe(dt)
+        )
+        self.batcher.start()
+        self.writer.start()
+        log.info(
+            "serving %s (%s backend, %d classes, window %s)",
+            self.model.version,
+            self.model.backend.name,
+            len(self.model.labels),
+            self.model.spec,
+        )
+
+    async def stop(self) -> None:
+        """Graceful shutdown: finish queued inference, then flush pending writes."""
+        self.draining = True
+        if self.batcher:
+            await self.batcher.close()
+        if self.writer:
+            await self.writer.close()
+        self.aux.shutdown(wait=True)
+        self.store.close()
+        log.info("drained and stopped")
+
+    async def off_loop(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.aux, fn, *args)
+
+    async def reload(self) -> str:
+        """Load the model again from its run dir (e.g. after retraining in place); swaps atomically."""
+        s = self.settings
+        self.model = await self.off_loop(Model, s.model, s.backend, s.threads)
+        log.info("reloaded model: %s", self.model.version)
+        return self.model.version

@@ -1,0 +1,46 @@
+"""Service settings, all overridable through ``HARFLOW_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HARFLOW_", extra="ignore")
+
+    model: str = Field("", description="run directory (or model.pt) of the model to serve")
+    data_dir: Path = Field(Path("harflow-data"), description="where the default SQLite database lives")
+    database_url: str = Field("", description="SQLAlchemy URL; empty → SQLite (WAL) in data_dir")
+    backend: Literal["auto", "torch", "onnx"] = "auto"
+    threads: int = Field(1, ge=1, description="intra-op threads of the inference backend")
+    max_batch: int = Field(64, ge=1, description="largest batched forward pass (1 = batching off)")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long a partial batch waits for more windows")
+    queue_depth: int = Field(
+        4096, ge=1, description="windows waiting for inference before clients get `busy`"
+    )
+    write_batch: int = Field(512, ge=1, description="rows per database transaction at most")
+    write_wait_ms: float = Field(10.0, ge=0, description="how long the writer gathers rows before committing")
+    auth: bool = Field(True, description="require API keys / device tokens")
+    admin_keys: str = Field("", description="comma-separated admin API keys, plain or 'sha256:<hex>'")
+    max_message_bytes: int = Field(1 << 20, ge=64)
+    max_samples_per_message: int = Field(2000, ge=1)
+    max_streams_per_key: int = Field(4, ge=1, description="concurrent streams per device token")
+    idle_timeout_s: float = Field(60.0, gt=0, description="close a stream that sent nothing for this long")
+    min_rate_hz: float = 1.0
+    max_rate_hz: float = 1000.0
+    max_gap_s: float = Field(5.0, gt=0, description="a larger gap between chunks restarts the window buffer")
+    min_dwell: int = Field(4, ge=1, description="windows a new activity must persist before a change event")
+    change_temperature: float = Field(
+        0.5, gt=0, le=1, description="exponent tempering window probabilities before HMM smoothing (1 = raw)"
+    )
+    log_json: bool = True
+    log_level: str = "INFO"
+
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'harflow.db'}"

@@ -1,0 +1,202 @@
+"""The streaming endpoint: one WebSocket per device; chunks in, committed predictions and events out.
+
+Per stream the work is sequential (so order is kept), across streams it is concurrent: windows meet in the
+shared batcher, rows in the shared group-commit writer. A message goes to the client only after its rows are
+committed. Bad input is answered with an ``error`` message and affects only that stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+
+import numpy as np
+from fastapi import WebSocket, WebSocketDisconnect
+
+from harflow.serve.auth import AuthError
+from harflow.serve.batcher import Busy
+from harflow.serve.changes import ChangeDetector
+from harflow.serve.protocol import ProtocolError, decode_frame, parse_json_chunk
+from harflow.serve.store import Batch, prediction_row
+from harflow.serve.stream import DeviceStream
+
+log = logging.getLogger("harflow.serve.stream")
+POLICY_VIOLATION = 1008
+DEVICE_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+async def stream_handler(ws: WebSocket, device_id: str) -> None:
+    svc = ws.app.state.svc
+    s, m = svc.settings, svc.metrics
+    await ws.accept()
+    if not DEVICE_RE.match(device_id):
+        await ws.close(POLICY_VIOLATION, "invalid device id")
+        return
+    from harflow.serve.app import credentials
+
+    try:
+        p = await svc.off_loop(svc.auth.authenticate, credentials(ws.headers, ws.query_params.get("token")))
+    except AuthError as e:
+        m.errors.labels("auth").inc()
+        await ws.close(POLICY_VIOLATION, str(e)[:120])
+        return
+    if not p.may_access(device_id):
+        m.errors.labels("forbidden").inc()
+        await ws.close(POLICY_VIOLATION, f"token is for device {p.device_id}, not {device_id}"[:120])
+        return
+    if p.kind == "device" and svc.streams_per_key.get(p.key_hash, 0) >= s.max_streams_per_key:
+        m.errors.labels("stream_limit").inc()
+        await ws.close(POLICY_VIOLATION, f"at most {s.max_streams_per_key} concurrent streams per token")
+        return
+    svc.streams_per_key[p.key_hash] = svc.streams_per_key.get(p.key_hash, 0) + 1
+    m.streams.inc()
+    try:
+        await _serve_stream(ws, svc, device_id)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        m.streams.dec()
+        svc.streams_per_key[p.key_hash] -= 1
+
+
+async def _serve_stream(ws: WebSocket, svc, device_id: str) -> None:
+    """Receiving (parse, validate, window) and processing (infer, detect, commit, send) run as two tasks
+    joined by a queue, so a slow batch or commit never stalls reading; a stream that fell behind catches
+    up by processing everything queued in one go."""
+    s, m = svc.settings, svc.metrics
+    stream = DeviceStream(
+        svc.model.spec, s.min_rate_hz, s.max_rate_hz, s.max_gap_s, s.max_samples_per_message
+    )
+    queue: asyncio.Queue = asyncio.Queue()
+    send_lock = asyncio.Lock()
+
+    async def send(payload: str) -> None:
+        async with send_lock:
+            await ws.send_text(payload)
+
+    async def error(kind: str, message: str, **extra) -> None:
+        m.errors.labels(kind).inc()
+        await send(json.dumps({"type": "error", "kind": kind, "message": message, **extra}))
+
+    worker = asyncio.create_task(_process(queue, svc, device_id, send, error))
+    try:
+        while True:
+            try:
+                msg = await asyncio.wait_for(ws.receive(), s.idle_timeout_s)
+            except TimeoutError:
+                m.errors.labels("idle").inc()
+                await ws.close(1000, f"idle for {s.idle_timeout_s:g}s")
+                return
+            if msg["type"] == "websocket.disconnect":
+                return
+            t_recv = time.perf_counter()
+            data, text = msg.get("bytes"), msg.get("text")
+            size = len(data) if data is not None else len((text or "").encode())
+            if size > s.max_message_bytes:
+                await error(
+                    "too_large", f"message of {size} bytes exceeds the {s.max_message_bytes}-byte limit"
+                )
+                continue
+            try:
+                seq, t0, rate, samples = (
+                    decode_frame(data) if data is not None else parse_json_chunk(text or "")
+                )
+                win = stream.push(seq, t0, rate, samples)
+            except ProtocolError as e:
+                await error(e.kind, str(e))
+                continue
+            if len(win.X):
+                queue.put_nowait((seq, win, t_recv))
+    finally:
+        queue.put_nowait(None)
+        if ws.client_state.name == "CONNECTED":
+            await worker  # finish (and acknowledge) what was received before a clean close
+        else:
+            await asyncio.wait_for(worker, 30)
+
+
+async def _process(queue: asyncio.Queue, svc, device_id: str, send, error) -> None:
+    s = svc.settings
+    model = svc.model
+    detector = ChangeDetector(model.transitions, s.min_dwell, s.change_temperature)
+    while True:
+        items = [await queue.get()]
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        done = items[-1] is None
+        items = [x for x in items if x is not None]
+        if items:
+            if svc.model is not model:  # hot reload: windows from here on go through the new model
+                model = svc.model
+                detector = ChangeDetector(model.transitions, s.min_dwell, s.change_temperature)
+            try:
+                await _predict(items, svc, model, detector, device_id, send, error)
+            except Exception as e:  # a broken connection while sending ends this stream only
+                log.info("stream %s: %s", device_id, e)
+                return
+        if done:
+            return
+
+
+async def _predict(items, svc, model, detector, device_id: str, send, error) -> None:
+    m = svc.metrics
+    X = np.concatenate([w.X for _, w, _ in items]) if len(items) > 1 else items[0][1].X
+    seqs = [seq for seq, w, _ in items for _ in range(len(w.X))]
+    t_start = np.concatenate([w.t_start for _, w, _ in items])
+    t_end = np.concatenate([w.t_end for _, w, _ in items])
+    try:
+        probs = await svc.batcher.submit(X)
+    except Busy as e:
+        m.busy.inc()
+        await error("busy", str(e), seq=seqs[-1], t_start=[float(t) for t in t_start])
+        return
+    batch, out = Batch(), []
+    for i in range(len(X)):
+        smoothed, changes = detector.update(probs[i], float(t_start[i]))
+        row = prediction_row(
+            device_id, seqs[i], t_start[i], t_end[i], model.labels, probs[i], smoothed, model.version
+        )
+        batch.predictions.append(row)
+        out.append(
+            {
+                "type": "prediction",
+                "device_id": device_id,
+                "seq": seqs[i],
+                "t_start": row["t_start"],
+                "t_end": row["t_end"],
+                "activity": row["activity"],
+                "smoothed": smoothed,
+                "probability": row["probability"],
+                "probabilities": {n: round(float(v), 6) for n, v in zip(model.labels, probs[i], strict=True)},
+                "model_version": model.version,
+            }
+        )
+        for c in changes:
+            ev = {
+                "device_id": device_id,
+                "type": c.type,
+                "t": c.t,
+                "from_activity": c.from_activity,
+                "to_activity": c.to_activity,
+                "probability": c.probability,
+                "model_version": model.version,
+            }
+            batch.events.append(ev)
+            out.append(ev)
+            m.events.labels(c.type).inc()
+    try:
+        await svc.writer.write(batch)
+    except Exception as e:
+        await error(
+            "store",
+            f"could not store windows of seq {seqs[0]}-{seqs[-1]}: {type(e).__name__}; not acknowledged",
+        )
+        return
+    m.windows.labels("stream").inc(len(X))
+    await send(json.dumps(out))  # results: always an array of messages
+    now = time.perf_counter()
+    for _, _, t_recv in items:
+        m.e2e.observe(now - t_recv)

@@ -1,0 +1,87 @@
+"""The sub-commands as users run them: export (ONNX checked against torch), serve --dry-run, loadtest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from harflow.models.predictor import Predictor
+from harflow.serve.backends import OnnxBackend, TorchBackend, make_backend
+from tests.conftest import run_harflow
+
+KEYS = (
+    "devices",
+    "duration_s",
+    "windows",
+    "windows_per_s",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "errors",
+    "busy",
+    "dropped",
+    "accuracy",
+    "change_precision",
+    "change_recall",
+)
+
+
+def test_export_onnx_matches_torch_and_auto_backend_picks_one(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    out = json.loads(run_harflow("export", str(run), "--onnx", timeout=600).stdout)
+    assert (
+        out["max_abs_diff"] < 1e-4 and (run / "model.onnx").is_file() and (run / "transitions.json").is_file()
+    )
+    assert set(out["ms_per_batch64"]) == {"torch", "onnx"}
+    pred = Predictor.load(run)
+    X = np.random.default_rng(3).normal(size=(5, pred.spec.length, 6)).astype(np.float32)
+    assert np.allclose(
+        OnnxBackend(pred, run / "model.onnx").predict_proba(X), TorchBackend(pred).predict_proba(X), atol=1e-5
+    )
+    assert make_backend(pred, run, "auto").name in ("torch", "onnx")
+    with pytest.raises(FileNotFoundError, match="harflow export"):
+        make_backend(pred, tiny_run, "onnx")
+
+
+def test_serve_dry_run_and_clear_errors(tiny_run, tmp_path):
+    env = {"HARFLOW_DATA_DIR": str(tmp_path), "HARFLOW_ADMIN_KEYS": "k"}
+    out = json.loads(run_harflow("serve", "--model", str(tiny_run), "--dry-run", env=env).stdout)
+    assert out["model_version"].startswith("lstm@")
+    bad = run_harflow("serve", "--model", str(tmp_path / "missing"), env=env, check=False)
+    assert bad.returncode == 2 and "does not exist" in bad.stdout
+    noauth = run_harflow(
+        "serve",
+        "--model",
+        str(tiny_run),
+        "--dry-run",
+        check=False,
+        env={"HARFLOW_DATA_DIR": str(tmp_path), "HARFLOW_ADMIN_KEYS": ""},
+    )
+    assert noauth.returncode == 2 and "HARFLOW_ADMIN_KEYS" in noauth.stdout
+
+
+@pytest.mark.parametrize("classes", [6, 12])
+def test_loadtest_dry_run_streaming_accuracy_equals_offline(classes, tiny_run, tiny_run_12):
+    run = tiny_run if classes == 6 else tiny_run_12
+    res = json.loads(
+        run_harflow(
+            "loadtest",
+            "--serve-model",
+            str(run),
+            "--dry-run",
+            "--json",
+            "--subjects",
+            "2",
+            "--binary",
+            timeout=600,
+        ).stdout
+    )
+    assert set(KEYS) <= set(res)
+    assert res["devices"] == 2 and res["windows"] > 0 and res["errors"] == 0 and res["dropped"] == 0
+    assert res["windows"] == res["expected_windows"]
+    assert res["accuracy"] == res["offline_accuracy"] and res["offline_agreement"] == 1.0
+    assert 0 <= res["p50_ms"] <= res["p99_ms"]
