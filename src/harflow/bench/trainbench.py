@@ -1,0 +1,231 @@
+"""``harflow bench train``: throughput, step-time breakdown and scaling of data-parallel training.
+
+For each configuration (device × engine × nodes × workers × batch rule) the bench launches real workers
+(:mod:`harflow.bench.launch`), collects their per-rank step timings and turns them into one run record.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean, median
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harflow.bench import launch, scaling, schema
+from harflow.bench.fingerprint import fingerprint
+
+console = Console(stderr=True)
+
+
+@dataclass
+class TrainBench:
+    nproc: list[int]
+    nnodes: list[int] = field(default_factory=lambda: [1])
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    engines: list[str] = field(default_factory=lambda: ["ddp"])
+    batch_size: int = 64
+    scaling: str = "both"  # strong | weak | both
+    steps: int | None = 30
+    epochs: int | None = None
+    warmup: int = 5
+    model: str = "lstm"
+    model_opts: list[str] = field(default_factory=list)
+    subjects: str | None = None
+    threads: int | None = None  # per process; default cores ÷ processes on the machine
+    roof: bool = True
+    tag: str | None = None
+    notes: list[str] = field(default_factory=list)
+    timeout_s: float = 900
+
+    def configs(self) -> list[dict[str, Any]]:
+        out = []
+        # speedup and efficiency need a 1-worker baseline: add it when the lists do not produce one
+        nodes_procs = [(nn_, n) for nn_ in self.nnodes for n in self.nproc]
+        if (1, 1) not in nodes_procs:
+            nodes_procs.insert(0, (1, 1))
+        for dev in self.devices:
+            for eng in self.engines:
+                for nn_, n in nodes_procs:
+                    w = n * nn_
+                    rules = (
+                        ["baseline"]
+                        if w == 1
+                        else (["strong", "weak"] if self.scaling == "both" else [self.scaling])
+                    )
+                    for rule in rules:
+                        gb = self.batch_size * w if rule == "weak" else self.batch_size
+                        out.append(
+                            {
+                                "device": dev,
+                                "engine": eng,
+                                "nnodes": nn_,
+                                "nproc": n,
+                                "scaling": rule,
+                                "global_batch": gb,
+                            }
+                        )
+        return out
+
+
+def aggregate(ranks: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+    """One run record from the per-rank files: per step the slowest rank sets the pace."""
+    ranks = sorted(ranks, key=lambda r: r["rank"])
+    world = ranks[0]["world_size"]
+    if len(ranks) != world:
+        raise launch.BenchError(f"expected {world} rank files, found {len(ranks)}")
+    n_steps = min(len(r["steps"]) for r in ranks)
+    step_s = [max(r["steps"][i]["step"] for r in ranks) for i in range(n_steps)]
+    phases = {
+        k: median(mean(r["steps"][i][k] for r in ranks) for i in range(n_steps))
+        for k in ("data", "forward_backward", "comm", "optimizer")
+    }
+    med_step = median(step_s)
+    global_batch = ranks[0]["per_worker_batch"] * world
+    sps = scaling.throughput(global_batch, step_s)
+    r0 = ranks[0]
+    return {
+        **cfg,
+        "global_batch": global_batch,
+        "per_worker_batch": r0["per_worker_batch"],
+        "model": r0["model"],
+        "model_config": r0["model_config"],
+        "backend": r0["backend"],
+        "threads_per_process": r0["threads"],
+        "timed_steps": n_steps,
+        "samples_per_s": sps,
+        "step_ms": {"step": med_step * 1e3, **{k: v * 1e3 for k, v in phases.items()}},
+        "comm_fraction": scaling.comm_fraction(phases["comm"], med_step),
+        "comm_method": r0["comm_method"],
+        "peak_mem_mb": max(r["peak_mem_mb"] for r in ranks),
+        "peak_mem_kind": r0["peak_mem_kind"],
+        "model_flops_per_sample": r0["flops_per_sample"],
+        "model_flops_per_s": r0["flops_per_sample"] * sps,
+        "window": r0["window"],
+        "train_windows": r0["train_windows"],
+        "step_s_all": [round(s, 6) for s in step_s],
+    }
+
+
+def _threads(bench: TrainBench, n: int, nn_: int) -> int:
+    return bench.threads or max(1, launch.cores() // (n * nn_))
+
+
+def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str, Any]:
+    """Run every configuration, annotate scaling, write and return the results document."""
+    from harflow.bench import roof as roofmod
+
+    fp = fingerprint()
+    notes: list[str] = list(bench.notes)
+    load0 = os.getloadavg()
+    roofs: dict[str, dict[str, Any]] = {}
+    if bench.roof:  # a quick roof of every device this bench uses (the roof command measures longer)
+        for dev in dict.fromkeys(bench.devices):
+            if dev == "cuda" and not fp["gpu"]:
+                continue
+            roofs[dev] = roofmod.measure(dev, threads=launch.cores() if dev == "cpu" else None, quick=True)
+    work = Path(work_dir or tempfile.mkdtemp(prefix="harflow-bench-"))
+    runs: list[dict[str, Any]] = []
+    cfgs = bench.configs()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as prog:
+        overall = prog.add_task("bench train", total=len(cfgs))
+        for i, cfg in enumerate(cfgs):
+            w = cfg["nproc"] * cfg["nnodes"]
+            name = (
+                f"{cfg['device']}/{cfg['engine']} {cfg['nnodes']}×{cfg['nproc']} {cfg['scaling']} "
+                f"B={cfg['global_batch']}"
+            )
+            task = prog.add_task(f"  {name}", total=None)
+            if cfg["global_batch"] % w:
+                notes.append(
+                    f"skipped {name}: global batch {cfg['global_batch']} not divisible by {w} workers"
+                )
+                prog.update(task, description=f"  [yellow]skipped[/] {name}", total=1, completed=1)
+                prog.advance(overall)
+                continue
+            run_dir = work / f"cfg{i:02d}"
+            threads = _threads(bench, cfg["nproc"], cfg["nnodes"])
+            wargs = launch.worker_args(
+                per_worker_batch=cfg["global_batch"] // w,
+                steps=bench.steps,
+                epochs=bench.epochs,
+                warmup=bench.warmup,
+                device=cfg["device"],
+                engine=cfg["engine"],
+                threads=threads,
+                model=bench.model,
+                model_opts=bench.model_opts,
+                subjects=bench.subjects,
+                out_dir=run_dir,
+            )
+            try:
+                plan = launch.plan(
+                    nproc=cfg["nproc"],
+                    nnodes=cfg["nnodes"],
+                    device=cfg["device"],
+                    engine=cfg["engine"],
+                    wargs=wargs,
+                    threads=threads,
+                )
+            except launch.Skip as why:
+                notes.append(f"skipped {name}: {why}")
+                prog.update(task, description=f"  [yellow]skipped[/] {name}: {why}", total=1, completed=1)
+                prog.advance(overall)
+                continue
+
+            def progress(k: int, n: int, task: int = task) -> None:
+                prog.update(task, completed=k, total=n)
+
+            launch.execute(plan, run_dir / "launch", progress, timeout_s=bench.timeout_s)
+            import json
+
+            ranks = [json.loads(p.read_text()) for p in sorted(run_dir.glob("rank*.json"))]
+            rec = aggregate(ranks, cfg)
+            rec["command"] = shlex.join(plan.commands[0])
+            runs.append(rec)
+            prog.update(
+                task,
+                description=f"  {name}: {rec['samples_per_s']:.0f} samples/s, "
+                f"comm {rec['comm_fraction']:.0%}",
+            )
+            prog.advance(overall)
+    for n in notes:
+        console.print(f"[yellow]{n}[/]")
+    if not runs:
+        raise launch.BenchError("no configuration could run here:\n" + "\n".join(notes))
+    scaling.annotate(runs)
+    for r in runs:
+        if r["device"] in roofs:
+            r["roof_fraction"] = r["model_flops_per_s"] / roofs[r["device"]]["gemm_flops"]
+    load1 = os.getloadavg()
+    notes.append(launch.load_note(load0, load1))
+    doc = schema.new_document(
+        "train",
+        fp,
+        runs,
+        notes=notes,
+        roof=next(iter(roofs.values()), None),
+        roofs=roofs,
+        tag=bench.tag or fp["environment"],
+        settings={k: v for k, v in vars(bench).items()},
+        argv=sys.argv[1:],
+        load_average=[load0, load1],
+    )
+    schema.write(out, doc)
+    if work_dir is None:  # keep the worker logs only when something failed (the error names them)
+        shutil.rmtree(work, ignore_errors=True)
+    return doc

@@ -1,0 +1,268 @@
+"""The bench worker: one rank of a timed training loop, launched by torchrun (DDP) or horovodrun.
+
+It reuses the core's data loading, model registry, engine and sampler, runs ``--warmup`` untimed steps and
+``--steps`` timed ones, and writes its per-step measurements to ``OUT_DIR/rank<R>.json``.
+
+Step-time breakdown, measured per step (the device is synchronized at each boundary):
+
+* ``data``: index the training windows, augment, move to the device;
+* ``forward_backward``: forward, loss and backward, minus the gradient communication below;
+* ``comm``: gradient all-reduce. DDP on CPU: a DDP communication hook records when each bucket's
+  all-reduce is launched and when it completes; the union of those intervals is the communication time
+  (time it overlaps with backward counts as communication). DDP on CUDA: NCCL completes asynchronously, so
+  comm = median synced backward − median backward under ``no_sync`` from a calibration phase after the timed
+  steps. Horovod: the wait in ``optimizer.synchronize()``;
+* ``optimizer``: gradient clipping and the AdamW step.
+
+    torchrun --standalone --nproc-per-node 2 -m harflow.bench.worker \\
+        --per-worker-batch 64 --steps 30 --out-dir D
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import BatchSampler
+
+from harflow.bench.flops import train_flops_per_sample
+from harflow.models import build_model
+from harflow.train.args import _model_opt
+from harflow.train.augment import Augmenter
+from harflow.train.config import TrainConfig
+from harflow.train.engine import Engine, LaunchError, make_engine
+from harflow.train.trainer import IndexSampler, load_data, set_threads
+
+
+def _union(intervals: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -float("inf")
+    for a, b in sorted(intervals):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
+
+
+class CommTimer:
+    """DDP communication hook: averages gradients like the default hook and records each all-reduce's span."""
+
+    def __init__(self, world: int) -> None:
+        self.world = world
+        self.intervals: list[tuple[float, float]] = []
+
+    # no annotations: DDP inspects them and rejects the string form `from __future__` produces
+    def hook(self, state, bucket):
+        buf = bucket.buffer()
+        buf.div_(self.world)
+        t0 = time.perf_counter()
+        fut = dist.all_reduce(buf, async_op=True).get_future()
+
+        def done(f: torch.futures.Future) -> torch.Tensor:
+            self.intervals.append((t0, time.perf_counter()))
+            return f.value()[0]
+
+        return fut.then(done)
+
+    def take(self) -> float:
+        s = _union(self.intervals)
+        self.intervals = []
+        return s
+
+
+def _batches(n: int, world: int, rank: int, seed: int, micro: int) -> Iterator[list[int]]:
+    """Per-rank index batches, epoch after epoch (the sampler reshuffles each epoch)."""
+    sampler = IndexSampler(n, world, rank, seed)
+    epoch = 0
+    while True:
+        sampler.set_epoch(epoch)
+        got = False
+        for b in BatchSampler(sampler, micro, drop_last=True):
+            got = True
+            yield b
+        if not got:
+            raise LaunchError(f"{n} training windows give no batch of {micro} per worker × {world} workers")
+        epoch += 1
+
+
+def _peak_mem_mb(dev: torch.device) -> tuple[float, str]:
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated(dev) / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "max_rss"
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    cfg = TrainConfig(
+        model=a.model,
+        model_config=dict(a.model_opt),
+        subjects=a.subjects,
+        threads=a.threads,
+        device=a.device,
+        engine=a.engine,
+        progress=False,
+        seed=a.seed,
+    )
+    engine: Engine = make_engine(cfg.engine, cfg.device, cfg.backend)
+    try:
+        return _run(a, cfg, engine)
+    finally:
+        engine.shutdown()
+
+
+def _sync(dev: torch.device) -> float:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    return time.perf_counter()
+
+
+def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, Any]:
+    threads = set_threads(cfg, engine)
+    dev, world, rank = engine.device, engine.world_size, engine.rank
+    data = load_data(cfg)
+    tr = data.splits["train"]
+    X, Y = torch.from_numpy(tr.X), torch.from_numpy(tr.y)
+    torch.manual_seed(a.seed)
+    raw = build_model(cfg.model, X.shape[2], len(data.label_map.names), X.shape[1], cfg.model_config)
+    flops_per_sample = train_flops_per_sample(raw, X.shape[1], X.shape[2])
+    model = engine.wrap_model(raw)
+    timer: CommTimer | None = None
+    method = "none (1 worker)"
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        if dev.type == "cpu":
+            timer = CommTimer(world)
+            model.register_comm_hook(None, timer.hook)
+            method = "ddp_comm_hook"
+        else:
+            method = "no_sync_difference"
+    elif engine.name == "horovod" and world > 1:
+        method = "horovod_synchronize"
+    opt = torch.optim.AdamW(raw.parameters(), lr=1e-3)
+    opt = engine.wrap_optimizer(opt, raw, 1)
+    augment = Augmenter(data.normalizer, data.spec.channels) if a.augment else None
+    batches = _batches(len(tr), world, rank, a.seed, a.per_worker_batch)
+    if a.epochs:  # an epoch of the global batch: the windows every worker together sees once
+        a.steps = max(1, a.epochs * (len(tr) // (a.per_worker_batch * world)))
+    total = a.warmup + a.steps
+    steps: list[dict[str, float]] = []
+    model.train()
+
+    def one_step(sync_grads: bool = True) -> dict[str, float]:
+        t0 = _sync(dev)
+        idx = next(batches)
+        x, y = X[idx], Y[idx]
+        if augment is not None:
+            x = augment(x)
+        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+        t1 = _sync(dev)
+        opt.zero_grad()  # Horovod's optimizer takes no set_to_none (None is torch's default anyway)
+        ctx = model.no_sync() if not sync_grads else contextlib.nullcontext()
+        with ctx:
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+        t2 = _sync(dev)
+        hv_wait = 0.0
+        if not sync_grads:
+            return {"data": t1 - t0, "fwd_bwd": t2 - t1}
+        if engine.name == "horovod" and world > 1:
+            opt.synchronize()  # type: ignore[attr-defined]
+            hv_wait = _sync(dev) - t2
+            t2 += hv_wait
+        nn.utils.clip_grad_norm_(raw.parameters(), 5.0)
+        if engine.name == "horovod" and world > 1:
+            with opt.skip_synchronize():  # type: ignore[attr-defined]
+                opt.step()
+        else:
+            opt.step()
+        t3 = _sync(dev)
+        comm = timer.take() if timer else hv_wait
+        fb = (t2 - t1) - hv_wait
+        return {"step": t3 - t0, "data": t1 - t0, "fwd_bwd": fb, "comm": comm, "optimizer": t3 - t2}
+
+    for i in range(total):
+        s = one_step()
+        if i >= a.warmup:
+            steps.append(s)
+        if rank == 0 and (i % max(1, total // 50) == 0 or i == total - 1):
+            print(f"BENCH_PROGRESS {i + 1} {total}", flush=True)
+    if method == "no_sync_difference":
+        calib = [one_step(sync_grads=False)["fwd_bwd"] for _ in range(max(5, a.steps // 2))]
+        exposed = max(0.0, median(s["fwd_bwd"] for s in steps) - median(calib))
+        for s in steps:
+            s["comm"] = min(exposed, s["fwd_bwd"])
+    for s in steps:  # forward_backward excludes the communication measured inside it
+        s["forward_backward"] = max(0.0, s.pop("fwd_bwd") - s["comm"])
+    peak, mem_kind = _peak_mem_mb(dev)
+    return {
+        "rank": rank,
+        "world_size": world,
+        "local_world_size": engine.local_world_size,
+        "device": dev.type,
+        "engine": engine.name,
+        "backend": engine.backend,
+        "threads": threads,
+        "model": cfg.model,
+        "model_config": cfg.model_config,
+        "per_worker_batch": a.per_worker_batch,
+        "window": int(X.shape[1]),
+        "channels": int(X.shape[2]),
+        "train_windows": len(tr),
+        "flops_per_sample": flops_per_sample,
+        "comm_method": method,
+        "peak_mem_mb": peak,
+        "peak_mem_kind": mem_kind,
+        "steps": steps,
+        "hostname": os.uname().nodename,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m harflow.bench.worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", default="lstm")
+    p.add_argument("--model-opt", action="append", type=_model_opt, default=[], metavar="KEY=VALUE")
+    p.add_argument("--subjects", type=lambda s: s.split(","), default=None)
+    p.add_argument("--per-worker-batch", type=int, required=True)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=None, help="timed epochs instead of --steps")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--engine", default="ddp", choices=("ddp", "horovod"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--out-dir", required=True)
+    a = p.parse_args(argv)
+    if a.per_worker_batch < 1 or a.steps < 1 or a.warmup < 0:
+        print("harflow bench worker: error: --per-worker-batch and --steps must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        result = run(a)
+    except LaunchError as e:
+        print(f"harflow bench worker: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(a.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".rank{result['rank']}.json.tmp"
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, out / f"rank{result['rank']}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Speedup / efficiency / regime math from synthetic timings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from harflow.bench import scaling
+from harflow.bench.batchsize import classify
+from harflow.bench.worker import _union
+from tests.bench.conftest import make_run
+
+
+def test_throughput_is_batch_over_median_step() -> None:
+    # one slow outlier step must not move the median
+    assert scaling.throughput(64, [0.1, 0.1, 0.1, 5.0, 0.1]) == pytest.approx(640.0)
+    with pytest.raises(ValueError, match="no timed steps"):
+        scaling.throughput(64, [])
+
+
+def test_speedup_and_efficiency() -> None:
+    assert scaling.speedup(1500, 1000) == pytest.approx(1.5)
+    assert scaling.efficiency(1500, 2, 1000) == pytest.approx(0.75)
+    assert scaling.efficiency(4000, 4, 1000) == pytest.approx(1.0)  # perfect linear scaling
+    with pytest.raises(ValueError):
+        scaling.speedup(1, 0)
+    with pytest.raises(ValueError):
+        scaling.efficiency(1, 0, 1)
+
+
+def test_annotate_strong_and_weak_series() -> None:
+    runs = scaling.annotate(
+        [
+            make_run(1, 1000.0),
+            make_run(2, 1500.0, "strong"),
+            make_run(2, 1800.0, "weak"),
+            make_run(1, 1200.0, batch=128),  # 1 worker at the weak run's global batch
+        ]
+    )
+    base, strong, weak, big = runs
+    assert base["speedup"] == pytest.approx(1.0)
+    assert base["strong_scaling_efficiency"] == pytest.approx(1.0)
+    # strong: same global batch (64) as the baseline → 1500 / 1000 / 2
+    assert strong["speedup"] == pytest.approx(1.5)
+    assert strong["strong_scaling_efficiency"] == pytest.approx(0.75)
+    assert strong["weak_scaling_efficiency"] is None  # no 1-worker run with per-worker batch 32
+    # weak: per-worker batch 64 like the baseline → 1800 / (2 · 1000)
+    assert weak["weak_scaling_efficiency"] == pytest.approx(0.9)
+    assert weak["speedup"] == pytest.approx(1.8)
+    # ...and strong efficiency against the 1-worker run at global batch 128
+    assert weak["strong_scaling_efficiency"] == pytest.approx(1800 / 1200 / 2)
+    assert big["speedup"] == pytest.approx(1.0)  # a baseline is its own reference
+    assert all(math.isfinite(r["speedup"]) for r in runs)
+
+
+def test_annotate_keeps_series_apart() -> None:
+    cpu = make_run(1, 1000.0)
+    gpu = make_run(1, 20000.0, device="cuda")
+    gpu2 = make_run(2, 36000.0, "strong", device="cuda")
+    scaling.annotate([cpu, gpu, gpu2])
+    assert gpu2["speedup"] == pytest.approx(1.8)  # against the GPU baseline, not the CPU one
+
+
+def test_comm_fraction_and_regime() -> None:
+    assert scaling.comm_fraction(0.02, 0.1) == pytest.approx(0.2)
+    assert scaling.comm_fraction(0.2, 0.1) == 1.0  # clipped
+    assert scaling.regime(0.2) == "compute-bound"
+    assert scaling.regime(0.6) == "communication-bound"
+
+
+def test_union_of_allreduce_intervals() -> None:
+    assert _union([(0, 1), (0.5, 2), (3, 4)]) == pytest.approx(3.0)
+    assert _union([(0, 4), (1, 2)]) == pytest.approx(4.0)
+    assert _union([]) == 0.0
+
+
+def test_batch_size_regimes() -> None:
+    batches = [32, 64, 128, 256, 512, 1024]
+    steps = [1000, 500, 260, 180, 170, None]
+    reg = classify(batches, steps)
+    assert reg[1] == "perfect scaling"  # halved: slope -1
+    assert reg[2] == "perfect scaling"  # slope log2(260/500) = -0.94
+    assert reg[3] == "diminishing returns"  # slope -0.53
+    assert reg[4] == "maximal parallelism"  # slope -0.08
+    assert reg[5] == "maximal parallelism"  # never reached
+    assert reg[0] == "perfect scaling"  # the start of a perfectly scaling curve
+    assert classify([32, 64], [100, 95])[0] == "reference"  # flat from the start: no claim about B=32
