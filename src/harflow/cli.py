@@ -34,10 +34,11 @@ def _cmd_train(a: argparse.Namespace) -> int:
 
     if (a.nproc_per_node and a.nproc_per_node > 1) or a.max_restarts:
         return _launch_torchrun(a)
-    result = train(config_from_args(a))
+    cfg = config_from_args(a)
+    result = train(cfg)
     if result is not None:
         _print_result(result)
-        console.print(f"run directory: [bold]{config_from_args(a).out if a.out else 'runs/'}[/]")
+        console.print(f"run directory: [bold]{cfg.out}[/]")
     return 0
 
 
