@@ -18,13 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from harflow.bench import launch, schema
 from harflow.bench.fingerprint import fingerprint
-
-console = Console(stderr=True)
+from harflow.bench.progress import bench_progress
 
 
 @dataclass
@@ -162,13 +158,7 @@ def run(b: AccuracyBench, out: Path, work_dir: Path | None = None) -> dict[str, 
         raise ValueError(f"--target must be a validation accuracy in (0, 1], got {b.target}")
     work = Path(work_dir or tempfile.mkdtemp(prefix="harflow-bench-acc-"))
     fp, runs, notes, load0 = fingerprint(), [], [], os.getloadavg()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as prog:
+    with bench_progress() as prog:
         for n in b.nproc:
             task = prog.add_task(f"{n} worker(s): epochs", total=b.max_epochs)
             try:

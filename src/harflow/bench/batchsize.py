@@ -24,17 +24,15 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harflow.bench import launch, schema
 from harflow.bench.fingerprint import fingerprint
+from harflow.bench.progress import bench_progress
 from harflow.models import build_model
 from harflow.train.args import _model_opt
 from harflow.train.config import TrainConfig
 from harflow.train.trainer import load_data
 
-console = Console(stderr=True)
 BASE_LR, BASE_BATCH = 3e-3, 64
 PERFECT, MAXIMAL = -0.7, -0.15  # log-log slopes of steps vs batch
 
@@ -155,13 +153,7 @@ def run(b: BatchSizeBench, out: Path) -> dict[str, Any]:
     data = load_data(TrainConfig(subjects=b.subjects.split(",") if b.subjects else None))
     batches = sorted(set(b.batch_sizes))
     runs = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as prog:
+    with bench_progress() as prog:
         task = prog.add_task("batch-size trials", total=len(batches) * len(b.lrs))
         for batch in batches:
             base = BASE_LR * math.sqrt(batch / BASE_BATCH)

@@ -16,13 +16,9 @@ from pathlib import Path
 from statistics import mean, median
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from harflow.bench import launch, scaling, schema
 from harflow.bench.fingerprint import fingerprint
-
-console = Console(stderr=True)
+from harflow.bench.progress import bench_progress, console
 
 
 @dataclass
@@ -134,14 +130,7 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
     work = Path(work_dir or tempfile.mkdtemp(prefix="harflow-bench-"))
     runs: list[dict[str, Any]] = []
     cfgs = bench.configs()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as prog:
+    with bench_progress() as prog:
         overall = prog.add_task("bench train", total=len(cfgs))
         for i, cfg in enumerate(cfgs):
             w = cfg["nproc"] * cfg["nnodes"]
