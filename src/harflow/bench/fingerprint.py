@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from harflow.train.engine import usable_cores
+
 SA_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -139,7 +141,7 @@ def fingerprint() -> dict[str, Any]:
             nccl = ".".join(str(x) for x in v) if isinstance(v, tuple) else str(v)
         except Exception:  # NCCL missing from this build: report None, do not fail the benchmark
             nccl = None
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    affinity = usable_cores()
     threads = {
         "torch_num_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),

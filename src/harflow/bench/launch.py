@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harflow.train.engine import usable_cores
+
 
 class BenchError(RuntimeError):
     """A benchmark configuration could not run; the message says which and why."""
@@ -29,7 +31,7 @@ class Skip(Exception):
 
 
 def cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cores()
 
 
 def load_note(before: tuple[float, ...], after: tuple[float, ...]) -> str:

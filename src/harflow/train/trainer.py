@@ -35,7 +35,7 @@ from harflow.models.registry import model_config
 from harflow.train import checkpoint
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
-from harflow.train.engine import Engine, LaunchError, make_engine
+from harflow.train.engine import Engine, LaunchError, make_engine, usable_cores
 from harflow.train.metrics import classification_metrics
 
 log = logging.getLogger("harflow.train")
@@ -49,8 +49,7 @@ def load_data(cfg: TrainConfig) -> WindowedData:
 
 def set_threads(cfg: TrainConfig, engine: Engine) -> int:
     """Cores ÷ processes on this node: oversubscribing collapses gloo training throughput."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = cfg.threads or max(1, cores // max(1, engine.local_world_size))
+    n = cfg.threads or max(1, usable_cores() // max(1, engine.local_world_size))
     torch.set_num_threads(n)
     return n
 
