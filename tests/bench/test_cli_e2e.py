@@ -23,10 +23,15 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def test_tiny_real_train_bench_1_and_2_workers(tmp_path: Path) -> None:
     out = tmp_path / "train.json"
     run_harflow(
-        "bench", "train", "--nproc", "1,2", "--dry-run", "--out", str(out), "--tag", "test", timeout=900
-    )
+        "bench", "train", "--nproc", "1,2", "--dry-run", "--out", str(out), "--tag", "test", "--repeat", "2",
+        timeout=900,
+    )  # fmt: skip
     doc = schema.load(out)
     runs = {(r["nproc"], r["scaling"]): r for r in doc["runs"]}
+    for r in doc["runs"]:  # two interleaved rounds, merged into one record per configuration
+        assert r["rounds"] == 2 and len(r["samples_per_s_rounds"]) == 2
+        assert r["samples_per_s"] == min(r["samples_per_s_rounds"])  # the lower median of two
+        assert all(s > 0 for s in r["speedup_rounds"]) and len(r["rank_compute_ms"]) == r["nproc"]
     assert set(runs) == {(1, "baseline"), (2, "strong"), (2, "weak")}
     base, strong, weak = runs[(1, "baseline")], runs[(2, "strong")], runs[(2, "weak")]
     assert (strong["global_batch"], strong["per_worker_batch"]) == (64, 32)

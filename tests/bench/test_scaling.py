@@ -86,3 +86,54 @@ def test_batch_size_regimes() -> None:
     assert reg[5] == "maximal parallelism"  # never reached
     assert reg[0] == "perfect scaling"  # the start of a perfectly scaling curve
     assert classify([32, 64], [100, 95])[0] == "reference"  # flat from the start: no claim about B=32
+
+
+def _rank(rank: int, world: int, compute_s: float, comm_s: float = 0.002) -> dict:
+    step = {"data": 0.001, "forward_backward": compute_s, "comm": comm_s, "optimizer": 0.001}
+    return {
+        "rank": rank,
+        "world_size": world,
+        "per_worker_batch": 64,
+        "model": "lstm",
+        "model_config": {},
+        "backend": "gloo",
+        "threads": 1,
+        "comm_method": "ddp_comm_hook",
+        "peak_mem_mb": 400.0,
+        "peak_mem_kind": "max_rss",
+        "flops_per_sample": 9e6,
+        "window": 128,
+        "train_windows": 1000,
+        "steps": [{**step, "step": compute_s + comm_s + 0.002 + 0.001 * (rank + 1)} for _ in range(5)],
+    }
+
+
+def test_aggregate_reports_per_rank_compute_and_the_slowest_rank_sets_the_pace() -> None:
+    from harflow.bench.trainbench import aggregate
+
+    cfg = {"device": "cpu", "engine": "ddp", "nnodes": 1, "nproc": 2, "scaling": "weak", "global_batch": 128}
+    rec = aggregate([_rank(1, 2, 0.045), _rank(0, 2, 0.030)], cfg)
+    assert rec["rank_compute_ms"] == pytest.approx([32.0, 47.0])
+    assert rec["compute_imbalance"] == pytest.approx(47 / 32)
+    assert rec["step_ms"]["step"] == pytest.approx((0.045 + 0.002 + 0.002 + 0.002) * 1e3)
+
+
+def test_merge_rounds_takes_the_median_round_and_per_round_speedups() -> None:
+    from harflow.bench.trainbench import imbalance_notes, merge_rounds
+
+    recs = []
+    for rnd, (one, two) in enumerate([(1000, 1900), (800, 1200), (1100, 1650)]):
+        recs += [
+            {**make_run(1, one), "round": rnd, "compute_imbalance": 1.0},
+            {**make_run(2, two, "weak"), "round": rnd, "compute_imbalance": 1.0 + rnd / 4},
+        ]
+    merged = {r["nproc"]: r for r in scaling.annotate(merge_rounds(recs))}
+    assert merged[1]["samples_per_s"] == 1000 and merged[2]["samples_per_s"] == 1650
+    assert merged[2]["samples_per_s_rounds"] == [1900, 1200, 1650]
+    # each round against its own baseline, not the medians against each other
+    assert merged[2]["speedup_rounds"] == pytest.approx([1.9, 1.5, 1.5])
+    assert merged[2]["speedup"] == pytest.approx(1.65)
+    assert merged[2]["rounds"] == 3
+    notes = imbalance_notes(list(merged.values()))
+    assert len(notes) == 1 and "1×2 weak" in notes[0] and "1.00–1.50 over 3 round(s)" in notes[0]
+    assert imbalance_notes([{**merged[2], "compute_imbalance_rounds": [1.02, 1.05]}]) == []

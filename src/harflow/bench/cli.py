@@ -92,6 +92,7 @@ def _print_train(doc: dict) -> None:
         "step ms (data/fb/comm/opt)",
         "peak MB",
         "roof",
+        "speedup rounds",
     ):
         t.add_column(c, justify="right")
 
@@ -115,6 +116,7 @@ def _print_train(doc: dict) -> None:
             f"{s['optimizer']:.0f})",
             f"{r['peak_mem_mb']:.0f}",
             f(r.get("roof_fraction"), ".1%"),
+            " ".join(f(v, ".2f") for v in r.get("speedup_rounds", [])) or "–",
         )
     console.print(t)
     for n in doc.get("notes", []):
@@ -144,6 +146,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         roof=not a.no_roof,
         tag=a.tag,
         notes=a.note,
+        repeat=a.repeat,
     )
     doc = run(bench, Path(a.out))
     _print_train(doc)
@@ -322,6 +325,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--warmup", type=_nonneg, default=5, help="untimed steps first")
     t.add_argument("--threads", type=_pos, default=None, help="threads per worker (default cores ÷ workers)")
     t.add_argument("--no-roof", action="store_true", help="skip the quick roof measurement")
+    t.add_argument(
+        "--repeat",
+        type=_pos,
+        default=1,
+        help="interleaved rounds of every configuration; reports the median round and each round's speedup",
+    )
     t.add_argument("--note", action="append", default=[], help="a note stored in the results (repeatable)")
     _model_args(t)
     _common(t)

@@ -2,6 +2,10 @@
 
 For each configuration (device × engine × nodes × workers × batch rule) the bench launches real workers
 (:mod:`harflow.bench.launch`), collects their per-rank step timings and turns them into one run record.
+
+With ``repeat`` > 1 the configurations run in interleaved rounds (1, 2, 1, 2, …) rather than back to back, so
+a slow spell of a shared machine hits every configuration alike. Each record then holds the median round,
+every round's throughput, and the speedup each round measured against its own baseline.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class TrainBench:
     tag: str | None = None
     notes: list[str] = field(default_factory=list)
     timeout_s: float = 900
+    repeat: int = 1
 
     def configs(self) -> list[dict[str, Any]]:
         out = []
@@ -87,6 +92,12 @@ def aggregate(ranks: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any
     global_batch = ranks[0]["per_worker_batch"] * world
     sps = scaling.throughput(global_batch, step_s)
     r0 = ranks[0]
+    # identical work on every rank: unequal compute times mean unequal cores (a VM's vCPUs need not be), and a
+    # synchronous step waits for the slowest
+    compute = [
+        median(s["data"] + s["forward_backward"] + s["optimizer"] for s in r["steps"][:n_steps])
+        for r in ranks
+    ]
     return {
         **cfg,
         "global_batch": global_batch,
@@ -107,7 +118,54 @@ def aggregate(ranks: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any
         "window": r0["window"],
         "train_windows": r0["train_windows"],
         "step_s_all": [round(s, 6) for s in step_s],
+        "rank_compute_ms": [c * 1e3 for c in compute],
+        "compute_imbalance": max(compute) / min(compute) if min(compute) > 0 else None,
     }
+
+
+def _config_key(r: dict[str, Any]) -> tuple:
+    return (r["device"], r["engine"], r["nnodes"], r["nproc"], r["scaling"], r["global_batch"])
+
+
+def merge_rounds(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per configuration from interleaved rounds: the median round's record (lower median for an
+    even count, so it is a run that happened), with every round's throughput and per-round speedups."""
+    by_round: dict[int, list[dict[str, Any]]] = {}
+    for r in records:
+        by_round.setdefault(r.get("round", 0), []).append(r)
+    round_speedup: dict[tuple[int, tuple], float | None] = {}
+    for rnd, rs in by_round.items():
+        for r in scaling.annotate([dict(x) for x in rs]):
+            round_speedup[(rnd, _config_key(r))] = r["speedup"]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(_config_key(r), []).append(r)
+    out = []
+    for key, rs in groups.items():
+        ordered = sorted(rs, key=lambda r: r["samples_per_s"])
+        rec = dict(ordered[(len(ordered) - 1) // 2])
+        rec["rounds"] = len(rs)
+        rec["samples_per_s_rounds"] = [r["samples_per_s"] for r in rs]
+        rec["speedup_rounds"] = [round_speedup.get((r.get("round", 0), key)) for r in rs]
+        rec["compute_imbalance_rounds"] = [r.get("compute_imbalance") for r in rs]
+        out.append(rec)
+    return out
+
+
+def imbalance_notes(runs: list[dict[str, Any]], threshold: float = 1.1) -> list[str]:
+    """Say when ranks doing identical work computed at unequal speeds: the scaling figure then measures the
+    machine's cores as much as the engine."""
+    out = []
+    for r in runs:
+        vals = [v for v in r.get("compute_imbalance_rounds", [r.get("compute_imbalance")]) if v]
+        if r["nproc"] * r["nnodes"] > 1 and vals and max(vals) >= threshold:
+            ms = "/".join(f"{c:.0f}" for c in r.get("rank_compute_ms", []))
+            out.append(
+                f"{r['device']}/{r['engine']} {r['nnodes']}×{r['nproc']} {r['scaling']}: ranks computed at "
+                f"unequal speeds (slowest/fastest {min(vals):.2f}–{max(vals):.2f} over {len(vals)} round(s); "
+                f"per-rank compute ms of the reported round {ms}); a synchronous step waits for the slowest"
+            )
+    return out
 
 
 def _threads(bench: TrainBench, n: int, nn_: int) -> int:
@@ -130,23 +188,29 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
     work = Path(work_dir or tempfile.mkdtemp(prefix="harflow-bench-"))
     runs: list[dict[str, Any]] = []
     cfgs = bench.configs()
+    rounds = [(rnd, i, cfg) for rnd in range(max(1, bench.repeat)) for i, cfg in enumerate(cfgs)]
     with bench_progress() as prog:
-        overall = prog.add_task("bench train", total=len(cfgs))
-        for i, cfg in enumerate(cfgs):
+        overall = prog.add_task("bench train", total=len(rounds))
+        for rnd, i, cfg in rounds:
             w = cfg["nproc"] * cfg["nnodes"]
             name = (
                 f"{cfg['device']}/{cfg['engine']} {cfg['nnodes']}×{cfg['nproc']} {cfg['scaling']} "
                 f"B={cfg['global_batch']}"
             )
+            if bench.repeat > 1:
+                name += f" round {rnd + 1}/{bench.repeat}"
             task = prog.add_task(f"  {name}", total=None)
             if cfg["global_batch"] % w:
+                if rnd:
+                    prog.advance(overall)
+                    continue
                 notes.append(
                     f"skipped {name}: global batch {cfg['global_batch']} not divisible by {w} workers"
                 )
                 prog.update(task, description=f"  [yellow]skipped[/] {name}", total=1, completed=1)
                 prog.advance(overall)
                 continue
-            run_dir = work / f"cfg{i:02d}"
+            run_dir = work / f"cfg{i:02d}" / f"round{rnd}"
             threads = _threads(bench, cfg["nproc"], cfg["nnodes"])
             wargs = launch.worker_args(
                 per_worker_batch=cfg["global_batch"] // w,
@@ -171,7 +235,8 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
                     threads=threads,
                 )
             except launch.Skip as why:
-                notes.append(f"skipped {name}: {why}")
+                if not rnd:
+                    notes.append(f"skipped {name}: {why}")
                 prog.update(task, description=f"  [yellow]skipped[/] {name}: {why}", total=1, completed=1)
                 prog.advance(overall)
                 continue
@@ -185,6 +250,7 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
             ranks = [json.loads(p.read_text()) for p in sorted(run_dir.glob("rank*.json"))]
             rec = aggregate(ranks, cfg)
             rec["command"] = shlex.join(plan.commands[0])
+            rec["round"] = rnd
             runs.append(rec)
             prog.update(
                 task,
@@ -196,7 +262,10 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
         console.print(f"[yellow]{n}[/]")
     if not runs:
         raise launch.BenchError("no configuration could run here:\n" + "\n".join(notes))
+    if bench.repeat > 1:
+        runs = merge_rounds(runs)
     scaling.annotate(runs)
+    notes.extend(imbalance_notes(runs))
     for r in runs:
         if r["device"] in roofs:
             r["roof_fraction"] = r["model_flops_per_s"] / roofs[r["device"]]["gemm_flops"]

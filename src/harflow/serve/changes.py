@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +21,46 @@ FILE = "transitions.json"
 
 
 @dataclass
+class DetectorParams:
+    """The change detector's knobs; the defaults are what files written before the fit existed get."""
+
+    min_dwell: int = 4  # windows a new activity must persist before it is reported
+    temperature: float = 0.5  # exponent on the window probabilities before HMM smoothing (1 = raw)
+    min_prob: float = 0.0  # smoothed probability a window needs to count towards a new activity's dwell
+    # added to the reported event time: fitted as a fraction of the window (start, centre, …) and stored in
+    # seconds, so the detector needs no window spec
+    offset_s: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DetectorParams:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
 class TransitionModel:
     labels: list[str]
     A: np.ndarray  # (K, K) row-stochastic window-to-window transition matrix
     prior: np.ndarray  # (K,) class frequencies of training windows
+    params: DetectorParams = field(default_factory=DetectorParams)
+    fit: dict | None = None  # how params were chosen (split, grid size, F1 before/after); None = defaults
 
     def to_dict(self) -> dict:
-        return {"labels": self.labels, "A": self.A.tolist(), "prior": self.prior.tolist()}
+        d = {"labels": self.labels, "A": self.A.tolist(), "prior": self.prior.tolist()}
+        d["detector"] = asdict(self.params)
+        if self.fit is not None:
+            d["fit"] = self.fit
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> TransitionModel:
-        return cls(list(d["labels"]), np.asarray(d["A"], np.float64), np.asarray(d["prior"], np.float64))
+        return cls(
+            list(d["labels"]),
+            np.asarray(d["A"], np.float64),
+            np.asarray(d["prior"], np.float64),
+            DetectorParams.from_dict(d.get("detector") or {}),
+            d.get("fit"),
+        )
 
 
 def learn_transitions(label_seqs: list[np.ndarray], k: int, labels: list[str]) -> TransitionModel:
@@ -46,8 +75,9 @@ def learn_transitions(label_seqs: list[np.ndarray], k: int, labels: list[str]) -
     return TransitionModel(labels, counts / counts.sum(axis=1, keepdims=True), freq / freq.sum())
 
 
-def transitions_from_training(pred) -> TransitionModel:  # pred: harflow.models.predictor.Predictor
-    """Window label sequences of the model's own training recordings (same data, spec and label set)."""
+def split_recordings(pred):  # pred: harflow.models.predictor.Predictor
+    """The model's own recording set (same data, rate and label set as training) and its split of them:
+    (RecordingSet, {recording index: split name})."""
     from harflow.data.sources import load_recordings
     from harflow.data.splits import assign_splits
 
@@ -59,7 +89,12 @@ def transitions_from_training(pred) -> TransitionModel:  # pred: harflow.models.
         subjects=tc.get("subjects"),
         rate_hz=pred.spec.rate_hz,
     )
-    split = assign_splits(rs)
+    return rs, assign_splits(rs)
+
+
+def transitions_from_training(pred) -> TransitionModel:  # pred: harflow.models.predictor.Predictor
+    """Window label sequences of the model's own training recordings (same data, spec and label set)."""
+    rs, split = split_recordings(pred)
     seqs = [
         window_labels(r.labels, pred.spec, rs.label_map, pred.labels)
         for i, r in enumerate(rs.recordings)
@@ -79,17 +114,39 @@ def window_labels(
     return to_model[table[maj + 1]]
 
 
-def load_or_learn(pred, run_dir: str | Path) -> TransitionModel:
-    path = Path(run_dir) / FILE if Path(run_dir).is_dir() else Path(run_dir).parent / FILE
+def transitions_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / FILE if Path(run_dir).is_dir() else Path(run_dir).parent / FILE
+
+
+def save(tm: TransitionModel, run_dir: str | Path) -> Path:
+    path = transitions_path(run_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(tm.to_dict()))
+    tmp.replace(path)
+    return path
+
+
+def load_or_learn(pred, run_dir: str | Path, fit: bool = True) -> TransitionModel:
+    """The cached statistics if they match the model's labels (a file from before the detector fit loads
+    with default parameters: refit with ``python -m harflow.serve.change_eval RUN_DIR --refit``); else
+    learn them from the training split and, with ``fit``, fit the detector on the validation split."""
+    path = transitions_path(run_dir)
     if path.is_file():
         tm = TransitionModel.from_dict(json.loads(path.read_text()))
         if tm.labels == list(pred.labels):
+            if tm.fit is None:
+                log.info("%s has no fitted change-detector parameters; using defaults %s", path, tm.params)
             return tm
     tm = transitions_from_training(pred)
+    if fit:
+        from harflow.serve.change_eval import fit_detector
+
+        try:
+            tm = fit_detector(pred, tm)
+        except ValueError as e:  # e.g. no validation recordings: the defaults still work
+            log.warning("change detector not fitted, using defaults: %s", e)
     try:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(tm.to_dict()))
-        tmp.replace(path)
+        save(tm, run_dir)
     except OSError as e:  # a read-only run dir still serves; the statistics are recomputed next start
         log.warning("could not cache transition statistics at %s: %s", path, e)
     return tm
@@ -108,14 +165,25 @@ class ChangeDetector:
     """One per device stream. ``update`` takes a window's class probabilities and returns the smoothed
     activity for that window plus any event it completes."""
 
-    def __init__(self, tm: TransitionModel, min_dwell: int = 4, temperature: float = 0.5) -> None:
+    def __init__(
+        self,
+        tm: TransitionModel,
+        min_dwell: int | None = None,
+        temperature: float | None = None,
+        params: DetectorParams | None = None,
+    ) -> None:
+        """Parameters come from ``params`` (default: the fitted ``tm.params``); an explicit ``min_dwell`` /
+        ``temperature`` (the service's settings when set) overrides them."""
         self.tm = tm
         self.labels = tm.labels
         self.transition = {i for i, n in enumerate(self.labels) if "_TO_" in n}
-        self.min_dwell = min_dwell
+        base = params or tm.params
+        self.min_dwell = base.min_dwell if min_dwell is None else min_dwell
         # the network's probabilities are over-confident; tempering them (p**T) lets the HMM's transition
         # prior actually smooth instead of following every flicker
-        self.temperature = temperature
+        self.temperature = base.temperature if temperature is None else temperature
+        self.min_prob = base.min_prob
+        self.offset_s = base.offset_s
         self.belief = tm.prior.copy()
         self.current: int | None = None  # reported stable activity
         self.candidate: int | None = None
@@ -133,21 +201,23 @@ class ChangeDetector:
         p = float(self.belief[state])
         events: list[Change] = []
         cur_name = self.labels[self.current] if self.current is not None else None
+        t_event = t_start + self.offset_s
         if state in self.transition:
             if state != self.last_transition:
-                events.append(Change("transition", t_start, cur_name, self.labels[state], p))
+                events.append(Change("transition", t_event, cur_name, self.labels[state], p))
             self.last_transition = state
             self.candidate, self.cand_count = None, 0
             return self.labels[state], events
         self.last_transition = None
         if self.current is None:
             self.current = state
-            events.append(Change("activity_changed", t_start, None, self.labels[state], p))
-        elif state == self.current:
+            events.append(Change("activity_changed", t_event, None, self.labels[state], p))
+        elif state == self.current or p < self.min_prob:
+            # an unconvincing window breaks a candidate's run like a window of the current activity
             self.candidate, self.cand_count = None, 0
         else:
             if state != self.candidate:
-                self.candidate, self.cand_count, self.cand_t = state, 0, t_start
+                self.candidate, self.cand_count, self.cand_t = state, 0, t_event
             self.cand_count += 1
             if self.cand_count >= self.min_dwell:
                 events.append(Change("activity_changed", self.cand_t, cur_name, self.labels[state], p))

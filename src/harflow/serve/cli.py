@@ -40,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     lt.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
     lt.add_argument("--chunk-ms", type=float, default=320.0, help="device time per chunk")
     lt.add_argument("--binary", action="store_true", help="send binary float32 frames instead of JSON")
+    lt.add_argument(
+        "--compression",
+        action="store_true",
+        help="offer permessage-deflate (the server only accepts it with HARFLOW_WS_COMPRESSION=true)",
+    )
     lt.add_argument("--api-key", default=os.environ.get("HARFLOW_LOADTEST_KEY"), help="admin key for --url")
     lt.add_argument("--max-batch", type=int, default=None, help="with --serve-model: server max batch")
     lt.add_argument("--backend", default=None, help="with --serve-model: server backend")
@@ -101,6 +106,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
         ws_max_size=4 * settings.max_message_bytes,
         ws_ping_interval=None,
+        ws_per_message_deflate=settings.ws_compression,
         access_log=False,
     )
     return 0

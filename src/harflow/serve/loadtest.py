@@ -22,10 +22,9 @@ import numpy as np
 import websockets
 
 from harflow.data.windows import WindowSpec, slice_windows, window_starts
+from harflow.serve.change_eval import TOLERANCE_S, change_times, match_changes, sample_classes, scored
 from harflow.serve.changes import window_labels
 from harflow.serve.protocol import encode_frame
-
-TOLERANCE_S = 2.0
 
 
 @dataclass
@@ -117,12 +116,8 @@ def build_devices(n: int, spec: WindowSpec, labels: list[str], needed_s: float, 
         idx = (offset + np.arange(total)) % len(r)
         sig, lab = r.signals[idx], r.labels[idx]
         truth = window_labels(lab, spec, rs.label_map, labels)
-        table = rs.label_map.lookup(int(lab.max(initial=0)))
-        to_model = np.array([labels.index(n) if n in labels else -1 for n in rs.label_map.names] + [-1])
-        cls = to_model[table[lab + 1]]  # per-sample class in the model's order
-        known = np.flatnonzero(cls >= 0)
-        ch = known[1:][cls[known[1:]] != cls[known[:-1]]] if len(known) > 1 else np.zeros(0, int)
-        devices.append(Device(f"lt-{i:05d}", f"{r.subject}/{r.recording}", sig, truth, ch / spec.rate_hz))
+        ch = change_times(sample_classes(lab, rs.label_map, labels), spec.rate_hz)
+        devices.append(Device(f"lt-{i:05d}", f"{r.subject}/{r.recording}", sig, truth, ch))
     return devices
 
 
@@ -136,6 +131,7 @@ async def run_device(
     speed: float,
     chunk: int,
     binary: bool,
+    compression: bool = False,
     drain_s: float = 30.0,
 ) -> None:
     ws_url = url.replace("http", "ws", 1) + f"/v1/streams/{d.name}"
@@ -147,6 +143,7 @@ async def run_device(
             max_size=None,
             ping_interval=None,
             open_timeout=60,
+            compression="deflate" if compression else None,
         ) as ws:
             recv = asyncio.create_task(_receive(ws, d, spec))
             loop = asyncio.get_running_loop()
@@ -231,20 +228,18 @@ def summarize(
                 agree += int((off == got).sum())
         # change events, within the stretch that was replayed and predicted
         horizon = (ws.max() * spec.hop + L) / rate if len(ws) else 0.0
-        truth_t = d.changes[(d.changes > L / rate) & (d.changes < horizon - L / rate)]
-        pred_t = [(t, recv) for t, recv, _ in d.events if L / rate < t < horizon - L / rate]
+        truth_t = d.changes[scored(d.changes, L / rate, horizon)]
+        ev_t = np.array([t for t, _, _ in d.events], np.float64)
+        ev_recv = np.array([recv for _, recv, _ in d.events], np.float64)
+        keep = scored(ev_t, L / rate, horizon)
+        pred_t, pred_recv = ev_t[keep], ev_recv[keep]
         n_true += len(truth_t)
         n_pred += len(pred_t)
-        used = set()
-        for t, recv in pred_t:
-            j = np.flatnonzero(np.abs(truth_t - t) <= TOLERANCE_S)
-            j = [x for x in j if x not in used]
-            if j:
-                used.add(j[0])
-                tp += 1
-                sent_idx = int(truth_t[j[0]] * rate) // chunk
-                if sent_idx in d.chunk_sent:
-                    delays.append(recv - d.chunk_sent[sent_idx])
+        for i, j in match_changes(truth_t, pred_t, TOLERANCE_S):
+            tp += 1
+            sent_idx = int(truth_t[j] * rate) // chunk
+            if sent_idx in d.chunk_sent:
+                delays.append(pred_recv[i] - d.chunk_sent[sent_idx])
     # throughput over the span actually used: first chunk sent → last prediction received
     first = min((min(d.chunk_sent.values()) for d in devices if d.chunk_sent), default=0.0)
     last = max((max(r for _, r in d.preds.values()) for d in devices if d.preds), default=first)
@@ -296,7 +291,9 @@ async def _run(a: argparse.Namespace, url: str, key: str, offline) -> dict:
     for i, d in enumerate(devices):
         start = t0 + (a.ramp * i / max(1, len(devices)))
         tasks.append(
-            asyncio.create_task(run_device(d, url, key, spec, start, a.duration, a.speed, chunk, a.binary))
+            asyncio.create_task(
+                run_device(d, url, key, spec, start, a.duration, a.speed, chunk, a.binary, a.compression)
+            )
         )
     await asyncio.gather(*tasks)
     res = summarize(devices, spec, chunk, a.duration, a.speed, offline)
@@ -306,6 +303,7 @@ async def _run(a: argparse.Namespace, url: str, key: str, offline) -> dict:
             "backend": info["backend"],
             "chunk_samples": chunk,
             "binary": a.binary,
+            "compression": a.compression,
         }
     )
     return res

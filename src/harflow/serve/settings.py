@@ -29,13 +29,24 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(1 << 20, ge=64)
     max_samples_per_message: int = Field(2000, ge=1)
     max_streams_per_key: int = Field(4, ge=1, description="concurrent streams per device token")
+    ws_compression: bool = Field(
+        False,
+        description="offer permessage-deflate on WebSockets; off because float32 sensor frames barely"
+        " compress and deflating every small message costs clients and server more CPU than it saves",
+    )
     idle_timeout_s: float = Field(60.0, gt=0, description="close a stream that sent nothing for this long")
     min_rate_hz: float = 1.0
     max_rate_hz: float = 1000.0
     max_gap_s: float = Field(5.0, gt=0, description="a larger gap between chunks restarts the window buffer")
-    min_dwell: int = Field(4, ge=1, description="windows a new activity must persist before a change event")
-    change_temperature: float = Field(
-        0.5, gt=0, le=1, description="exponent tempering window probabilities before HMM smoothing (1 = raw)"
+    # None = the value fitted on the validation split and stored in the run's transitions.json
+    min_dwell: int | None = Field(
+        None, ge=1, description="windows a new activity must persist before a change event (unset: fitted)"
+    )
+    change_temperature: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="exponent tempering window probabilities before HMM smoothing (1 = raw; unset: fitted)",
     )
     log_json: bool = True
     log_level: str = "INFO"

@@ -82,13 +82,14 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str) -> None:
         await send(json.dumps({"type": "error", "kind": kind, "message": message, **extra}))
 
     worker = asyncio.create_task(_process(queue, svc, device_id, send, error))
+    idle = False
     try:
         while True:
             try:
                 msg = await asyncio.wait_for(ws.receive(), s.idle_timeout_s)
             except TimeoutError:
                 m.errors.labels("idle").inc()
-                await ws.close(1000, f"idle for {s.idle_timeout_s:g}s")
+                idle = True
                 return
             if msg["type"] == "websocket.disconnect":
                 return
@@ -116,6 +117,8 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str) -> None:
             await worker  # finish (and acknowledge) what was received before a clean close
         else:
             await asyncio.wait_for(worker, 30)
+        if idle:  # only now: replies still being processed reach the device before the close
+            await ws.close(1000, f"idle for {s.idle_timeout_s:g}s")
 
 
 async def _process(queue: asyncio.Queue, svc, device_id: str, send, error) -> None:
