@@ -24,10 +24,14 @@ def test_tiny_real_train_bench_1_and_2_workers(tmp_path: Path) -> None:
     out = tmp_path / "train.json"
     run_harflow(
         "bench", "train", "--nproc", "1,2", "--dry-run", "--out", str(out), "--tag", "test", "--repeat", "2",
-        timeout=900,
+        "--independent", timeout=900,
     )  # fmt: skip
     doc = schema.load(out)
     runs = {(r["nproc"], r["scaling"]): r for r in doc["runs"]}
+    ind = runs.pop((2, "independent"))  # two non-communicating workers, timed side by side
+    assert ind["comm_fraction"] == 0 and ind["comm_method"].startswith("none")
+    assert ind["per_worker_batch"] == 64 and len(ind["rank_compute_ms"]) == 2
+    assert ind["speedup"] == pytest.approx(ind["samples_per_s"] / runs[(1, "baseline")]["samples_per_s"])
     for r in doc["runs"]:  # two interleaved rounds, merged into one record per configuration
         assert r["rounds"] == 2 and len(r["samples_per_s_rounds"]) == 2
         assert r["samples_per_s"] == min(r["samples_per_s_rounds"])  # the lower median of two

@@ -137,3 +137,16 @@ def test_merge_rounds_takes_the_median_round_and_per_round_speedups() -> None:
     notes = imbalance_notes(list(merged.values()))
     assert len(notes) == 1 and "1×2 weak" in notes[0] and "1.00–1.50 over 3 round(s)" in notes[0]
     assert imbalance_notes([{**merged[2], "compute_imbalance_rounds": [1.02, 1.05]}]) == []
+
+
+def test_independent_workers_add_up_and_count_against_the_per_worker_baseline() -> None:
+    from harflow.bench.trainbench import aggregate_independent
+
+    cfg = {"device": "cpu", "engine": "ddp", "nnodes": 1, "nproc": 2, "scaling": "independent"}
+    rec = aggregate_independent([_rank(0, 1, 0.030), _rank(0, 1, 0.036)], {**cfg, "global_batch": 128})
+    one = [64 / (c + 0.002 + 0.002 + 0.001) for c in (0.030, 0.036)]
+    assert rec["samples_per_s"] == pytest.approx(sum(one))
+    assert rec["global_batch"] == 128 and rec["comm_fraction"] == 0
+    assert rec["compute_imbalance"] == pytest.approx(38 / 32)
+    runs = scaling.annotate([make_run(1, 2000.0), make_run(1, 1000.0, batch=32), rec])
+    assert runs[2]["speedup"] == pytest.approx(sum(one) / 2000.0)  # same per-worker batch (64), not global

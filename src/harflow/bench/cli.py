@@ -147,6 +147,7 @@ def _cmd_train(a: argparse.Namespace) -> int:
         tag=a.tag,
         notes=a.note,
         repeat=a.repeat,
+        independent=a.independent,
     )
     doc = run(bench, Path(a.out))
     _print_train(doc)
@@ -325,6 +326,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--warmup", type=_nonneg, default=5, help="untimed steps first")
     t.add_argument("--threads", type=_pos, default=None, help="threads per worker (default cores ÷ workers)")
     t.add_argument("--no-roof", action="store_true", help="skip the quick roof measurement")
+    t.add_argument(
+        "--independent",
+        action="store_true",
+        help="also run N single-process workers side by side without communication: the machine's ceiling",
+    )
     t.add_argument(
         "--repeat",
         type=_pos,

@@ -21,8 +21,9 @@ def _series(train_docs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]
     starts both the strong and the weak curve)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for doc in train_docs:
+        present = sorted({r["scaling"] for r in doc["runs"]} - {"baseline"}) or ["strong", "weak"]
         for r in doc["runs"]:
-            rules = ["strong", "weak"] if r["scaling"] == "baseline" else [r["scaling"]]
+            rules = present if r["scaling"] == "baseline" else [r["scaling"]]
             for rule in rules:
                 out[f"{doc['_label']} · {r['device']}/{r['engine']} · {rule}"].append(r)
     return {k: sorted(v, key=lambda r: r["nproc"] * r["nnodes"]) for k, v in out.items() if len(v) > 0}
@@ -53,7 +54,8 @@ def speedup(train_docs: list[dict[str, Any]], path: Path) -> Path:
 def efficiency(train_docs: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, runs in _series(train_docs).items():
-        key = "weak_scaling_efficiency" if name.endswith("weak") else "strong_scaling_efficiency"
+        per_worker = name.endswith(("weak", "independent"))  # both keep the per-worker batch fixed
+        key = "weak_scaling_efficiency" if per_worker else "strong_scaling_efficiency"
         xs = [r["nproc"] * r["nnodes"] for r in runs]
         ys = [r[key] if r[key] is not None else float("nan") for r in runs]
         ax.plot(xs, ys, "o-", label=f"{name} ({key.split('_')[0]})")

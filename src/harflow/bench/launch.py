@@ -156,6 +156,12 @@ def plan(*, nproc: int, nnodes: int, device: str, engine: str, wargs: list[str],
     return _netns_plan(nproc, nnodes, run, wargs, env)
 
 
+def independent_plan(wargs: list[list[str]], threads: int) -> Launch:
+    """N single-process workers side by side, no process group (the ceiling of N-worker data parallelism)."""
+    env = {k: v for k, v in _base_env(threads).items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return Launch([[sys.executable, *w] for w in wargs], env)
+
+
 def _netns_plan(nproc: int, nnodes: int, run: list[str], wargs: list[str], env: dict[str, str]) -> Launch:
     """N "nodes" = N network namespaces on one bridge-less veth star (node 0 in the middle, ≤ 2 nodes)."""
     if nnodes != 2:

@@ -84,7 +84,7 @@ def _regime_lines(train: list[dict[str, Any]], roofs: dict[tuple[str, str], dict
     lines = []
     for d in train:
         default = [r for r in d["runs"] if r["model"] == "lstm" and not r.get("model_config")]
-        multi = [r for r in default if r["nproc"] * r["nnodes"] > 1]
+        multi = [r for r in default if r["nproc"] * r["nnodes"] > 1 and r["scaling"] != "independent"]
         if not multi:
             continue
         top = max(multi, key=lambda r: (r["nproc"] * r["nnodes"], r["scaling"] == "strong"))
@@ -107,9 +107,29 @@ def _regime_lines(train: list[dict[str, Any]], roofs: dict[tuple[str, str], dict
             f"{top['comm_method']}), so the default LSTM is **{reg}** here (threshold 50%)."
             f" Speedup {_f(top['speedup'], '.2f')}×, strong-scaling efficiency "
             f"{_f(top['strong_scaling_efficiency'], '.0%')}, weak-scaling efficiency "
-            f"{_f(top['weak_scaling_efficiency'], '.0%')}." + roof_txt
+            f"{_f(top['weak_scaling_efficiency'], '.0%')}." + roof_txt + _ceiling_text(top, default)
         )
     return lines
+
+
+def _ceiling_text(top: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    """The spread over interleaved rounds, and the no-communication ceiling when it was measured."""
+    out = ""
+    rounds = [v for v in top.get("speedup_rounds", []) if v is not None]
+    if len(rounds) > 1:
+        out += (
+            f" Over {len(rounds)} interleaved rounds the speedup ranged {min(rounds):.2f}–{max(rounds):.2f}×."
+        )
+    w = top["nproc"] * top["nnodes"]
+    ind = [r for r in runs if r["scaling"] == "independent" and r["nproc"] * r["nnodes"] == w]
+    if ind and ind[0].get("speedup") and top.get("speedup"):
+        c = ind[0]["speedup"]
+        out += (
+            f" {w} independent single-process trainers side by side (no communication at all) reach "
+            f"{c:.2f}×: the ceiling of any {w}-worker data-parallel engine here; "
+            f"{top['engine']} gets {top['speedup'] / c:.0%} of it."
+        )
+    return out
 
 
 def build_report(paths: list[Path], out: Path) -> list[Path]:

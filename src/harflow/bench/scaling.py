@@ -8,6 +8,9 @@ Definitions (throughput-based, so they hold for any step count):
   same global batch (ideal: N workers finish the same work N times faster).
 * weak scaling keeps the *per-worker* batch fixed: efficiency = throughput(N) ÷ (N · throughput(1)) against
   the 1-worker run with the same per-worker batch (ideal: step time stays constant as workers are added).
+* independent: N single-process trainers that never communicate, run side by side (the sum of their
+  throughputs). No data-parallel engine can beat it on the same machine: it is the ceiling the weak-scaling
+  figure should be read against.
 
 An efficiency is ``None`` when the matching 1-worker run was not measured.
 """
@@ -66,7 +69,7 @@ def annotate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         w = base_worker.get((*k, r["per_worker_batch"]))
         r["strong_scaling_efficiency"] = efficiency(r["samples_per_s"], n, g) if g else None
         r["weak_scaling_efficiency"] = efficiency(r["samples_per_s"], n, w) if w else None
-        first, second = (w, g) if r.get("scaling") == "weak" else (g, w)
+        first, second = (w, g) if r.get("scaling") in ("weak", "independent") else (g, w)
         base = first or second
         r["speedup"] = speedup(r["samples_per_s"], base) if base else None
     return runs

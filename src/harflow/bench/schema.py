@@ -57,7 +57,7 @@ class TrainRun(_Open):
     device: Literal["cpu", "cuda"]
     engine: Literal["ddp", "horovod"]
     model: str
-    scaling: Literal["baseline", "strong", "weak"]
+    scaling: Literal["baseline", "strong", "weak", "independent"]
     global_batch: int = Field(ge=1)
     per_worker_batch: int = Field(ge=1)
     threads_per_process: int = Field(ge=1)

@@ -45,6 +45,7 @@ class TrainBench:
     notes: list[str] = field(default_factory=list)
     timeout_s: float = 900
     repeat: int = 1
+    independent: bool = False  # also run N non-communicating single-process workers side by side
 
     def configs(self) -> list[dict[str, Any]]:
         out = []
@@ -61,8 +62,10 @@ class TrainBench:
                         if w == 1
                         else (["strong", "weak"] if self.scaling == "both" else [self.scaling])
                     )
+                    if self.independent and w > 1 and nn_ == 1:
+                        rules = [*rules, "independent"]
                     for rule in rules:
-                        gb = self.batch_size * w if rule == "weak" else self.batch_size
+                        gb = self.batch_size * w if rule in ("weak", "independent") else self.batch_size
                         out.append(
                             {
                                 "device": dev,
@@ -123,6 +126,29 @@ def aggregate(ranks: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any
     }
 
 
+def aggregate_independent(workers: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
+    """One record from N independent single-process workers: their throughputs add up."""
+    one = [aggregate([w], cfg) for w in workers]
+    rec = {**one[0], **cfg}
+    sps = sum(r["samples_per_s"] for r in one)
+    rec.update(
+        {
+            "global_batch": one[0]["per_worker_batch"] * len(one),
+            "samples_per_s": sps,
+            "step_ms": {k: mean(r["step_ms"][k] for r in one) for k in one[0]["step_ms"]},
+            "comm_fraction": 0.0,
+            "comm_method": "none (independent processes)",
+            "peak_mem_mb": max(r["peak_mem_mb"] for r in one),
+            "model_flops_per_s": one[0]["model_flops_per_sample"] * sps,
+            "rank_compute_ms": [r["rank_compute_ms"][0] for r in one],
+            "step_s_all": one[0]["step_s_all"],
+        }
+    )
+    c = rec["rank_compute_ms"]
+    rec["compute_imbalance"] = max(c) / min(c) if min(c) > 0 else None
+    return rec
+
+
 def _config_key(r: dict[str, Any]) -> tuple:
     return (r["device"], r["engine"], r["nnodes"], r["nproc"], r["scaling"], r["global_batch"])
 
@@ -163,7 +189,12 @@ def imbalance_notes(runs: list[dict[str, Any]], threshold: float = 1.1) -> list[
             out.append(
                 f"{r['device']}/{r['engine']} {r['nnodes']}×{r['nproc']} {r['scaling']}: ranks computed at "
                 f"unequal speeds (slowest/fastest {min(vals):.2f}–{max(vals):.2f} over {len(vals)} round(s); "
-                f"per-rank compute ms of the reported round {ms}); a synchronous step waits for the slowest"
+                f"per-rank compute ms of the reported round {ms}); "
+                + (
+                    "these workers never communicate, so the cores themselves differ"
+                    if r["scaling"] == "independent"
+                    else "a synchronous step waits for the slowest"
+                )
             )
     return out
 
@@ -212,28 +243,38 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
                 continue
             run_dir = work / f"cfg{i:02d}" / f"round{rnd}"
             threads = _threads(bench, cfg["nproc"], cfg["nnodes"])
-            wargs = launch.worker_args(
-                per_worker_batch=cfg["global_batch"] // w,
-                steps=bench.steps,
-                epochs=bench.epochs,
-                warmup=bench.warmup,
-                device=cfg["device"],
-                engine=cfg["engine"],
-                threads=threads,
-                model=bench.model,
-                model_opts=bench.model_opts,
-                subjects=bench.subjects,
-                out_dir=run_dir,
-            )
-            try:
-                plan = launch.plan(
-                    nproc=cfg["nproc"],
-                    nnodes=cfg["nnodes"],
+            indep = cfg["scaling"] == "independent"
+
+            def wargs_for(out_dir: Path, cfg: dict[str, Any] = cfg, threads: int = threads) -> list[str]:
+                return launch.worker_args(
+                    per_worker_batch=cfg["global_batch"] // (cfg["nproc"] * cfg["nnodes"]),
+                    steps=bench.steps,
+                    epochs=bench.epochs,
+                    warmup=bench.warmup,
                     device=cfg["device"],
                     engine=cfg["engine"],
-                    wargs=wargs,
                     threads=threads,
+                    model=bench.model,
+                    model_opts=bench.model_opts,
+                    subjects=bench.subjects,
+                    out_dir=out_dir,
                 )
+
+            try:
+                if indep:
+                    sync = ["--sync-dir", str(run_dir / "sync"), "--sync-count", str(w)]
+                    plan = launch.independent_plan(
+                        [[*wargs_for(run_dir / f"p{k}"), *sync] for k in range(w)], threads
+                    )
+                else:
+                    plan = launch.plan(
+                        nproc=cfg["nproc"],
+                        nnodes=cfg["nnodes"],
+                        device=cfg["device"],
+                        engine=cfg["engine"],
+                        wargs=wargs_for(run_dir),
+                        threads=threads,
+                    )
             except launch.Skip as why:
                 if not rnd:
                     notes.append(f"skipped {name}: {why}")
@@ -247,8 +288,14 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
             launch.execute(plan, run_dir / "launch", progress, timeout_s=bench.timeout_s)
             import json
 
-            ranks = [json.loads(p.read_text()) for p in sorted(run_dir.glob("rank*.json"))]
-            rec = aggregate(ranks, cfg)
+            if indep:
+                workers = [json.loads(p.read_text()) for p in sorted(run_dir.glob("p*/rank0.json"))]
+                if len(workers) != w:
+                    raise launch.BenchError(f"expected {w} independent worker files, found {len(workers)}")
+                rec = aggregate_independent(workers, cfg)
+            else:
+                ranks = [json.loads(p.read_text()) for p in sorted(run_dir.glob("rank*.json"))]
+                rec = aggregate(ranks, cfg)
             rec["command"] = shlex.join(plan.commands[0])
             rec["round"] = rnd
             runs.append(rec)

@@ -98,6 +98,23 @@ def _batches(n: int, world: int, rank: int, seed: int, micro: int) -> Iterator[l
         epoch += 1
 
 
+def _file_barrier(d: Path, name: str, count: int, step=None, timeout_s: float = 600) -> None:
+    """Independent workers (no process group) meet here: mark arrival, then wait — stepping if asked — until
+    ``count`` have arrived."""
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}.{os.getpid()}").touch()
+    deadline = time.monotonic() + timeout_s
+    while len(list(d.glob(f"{name}.*"))) < count:
+        if time.monotonic() > deadline:
+            raise LaunchError(
+                f"independent workers: only {len(list(d.glob(f'{name}.*')))}/{count} reached {name}"
+            )
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.005)
+
+
 def _peak_mem_mb(dev: torch.device) -> tuple[float, str]:
     if dev.type == "cuda":
         return torch.cuda.max_memory_allocated(dev) / 2**20, "cuda_max_allocated"
@@ -192,11 +209,15 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
         return {"step": t3 - t0, "data": t1 - t0, "fwd_bwd": fb, "comm": comm, "optimizer": t3 - t2}
 
     for i in range(total):
+        if i == a.warmup and a.sync_dir:
+            _file_barrier(Path(a.sync_dir), "ready", a.sync_count)
         s = one_step()
         if i >= a.warmup:
             steps.append(s)
         if rank == 0 and (i % max(1, total // 50) == 0 or i == total - 1):
             print(f"BENCH_PROGRESS {i + 1} {total}", flush=True)
+    if a.sync_dir:  # keep loading the machine, untimed, until the slowest independent worker is done too
+        _file_barrier(Path(a.sync_dir), "done", a.sync_count, step=one_step)
     if method == "no_sync_difference":
         calib = [one_step(sync_grads=False)["fwd_bwd"] for _ in range(max(5, a.steps // 2))]
         exposed = max(0.0, median(s["fwd_bwd"] for s in steps) - median(calib))
@@ -247,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", dest="augment", action="store_false")
     p.add_argument("--out-dir", required=True)
+    p.add_argument("--sync-dir", default=None, help="independent workers: start/stop timing together here")
+    p.add_argument("--sync-count", type=int, default=1, help="independent workers: how many meet")
     a = p.parse_args(argv)
     if a.per_worker_batch < 1 or a.steps < 1 or a.warmup < 0:
         print("harflow bench worker: error: --per-worker-batch and --steps must be >= 1", file=sys.stderr)

@@ -326,7 +326,7 @@ def run_once(a: argparse.Namespace, max_batch: int | None = None) -> dict:
     if not key:
         raise ValueError("--api-key (or HARFLOW_LOADTEST_KEY) is needed with --url")
     try:
-        res = asyncio.run(_run(a, url, key, offline))
+        res = _event_loop_run(_run(a, url, key, offline))
     finally:
         if proc:
             stop_server(proc)
@@ -334,6 +334,17 @@ def run_once(a: argparse.Namespace, max_batch: int | None = None) -> dict:
             tmp.cleanup()
     res["max_batch"] = max_batch or a.max_batch
     return res
+
+
+def _event_loop_run(coro):
+    """uvloop when installed (uvicorn[standard] brings it; the server runs on it too): the generator shares
+    the machine with the server, and every cycle it saves is left to the service being measured."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 def main(a: argparse.Namespace) -> int:
