@@ -114,6 +114,7 @@ def aggregate(ranks: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any
         "step_ms": {"step": med_step * 1e3, **{k: v * 1e3 for k, v in phases.items()}},
         "comm_fraction": scaling.comm_fraction(phases["comm"], med_step),
         "comm_method": r0["comm_method"],
+        "malloc_tuned": all(r.get("malloc_tuned", False) for r in ranks),
         "peak_mem_mb": max(r["peak_mem_mb"] for r in ranks),
         "peak_mem_kind": r0["peak_mem_kind"],
         "model_flops_per_sample": r0["flops_per_sample"],

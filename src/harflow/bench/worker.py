@@ -39,6 +39,7 @@ from torch import nn
 from torch.utils.data import BatchSampler
 
 from harflow.bench.flops import train_flops_per_sample
+from harflow.memory import malloc_tuned
 from harflow.models import build_model
 from harflow.train.args import _model_opt
 from harflow.train.augment import Augmenter
@@ -242,6 +243,7 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
         "train_windows": len(tr),
         "flops_per_sample": flops_per_sample,
         "comm_method": method,
+        "malloc_tuned": malloc_tuned(),
         "peak_mem_mb": peak,
         "peak_mem_kind": mem_kind,
         "steps": steps,

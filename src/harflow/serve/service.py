@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harflow.memory import tune_malloc
 from harflow.models.predictor import Predictor
 from harflow.serve.auth import Authenticator
 from harflow.serve.backends import make_backend
@@ -43,6 +44,7 @@ class Service:
         if not settings.model:
             raise ValueError("no model to serve: pass --model RUN_DIR or set HARFLOW_MODEL")
         self.settings = settings
+        tune_malloc()  # batched inference allocates the same buffers every batch (see harflow.memory)
         self.metrics = Metrics()
         self.store = Store(settings.database())
         self.auth = Authenticator(settings.auth, settings.admin_keys, self.store.token_device)

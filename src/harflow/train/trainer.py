@@ -30,6 +30,7 @@ from harflow import __version__
 from harflow.data.dataset import Split, WindowedData, build_windows
 from harflow.data.sources import load_recordings
 from harflow.data.windows import WindowSpec
+from harflow.memory import tune_malloc
 from harflow.models import build_model
 from harflow.models.registry import model_config
 from harflow.train import checkpoint
@@ -48,7 +49,9 @@ def load_data(cfg: TrainConfig) -> WindowedData:
 
 
 def set_threads(cfg: TrainConfig, engine: Engine) -> int:
-    """Cores ÷ processes on this node: oversubscribing collapses gloo training throughput."""
+    """Cores ÷ processes on this node: oversubscribing collapses gloo training throughput. Also fixes glibc's
+    malloc thresholds (see :mod:`harflow.memory`): per-step buffers are reused instead of page-faulted in."""
+    tune_malloc()
     n = cfg.threads or max(1, usable_cores() // max(1, engine.local_world_size))
     torch.set_num_threads(n)
     return n
