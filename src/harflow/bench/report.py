@@ -121,13 +121,20 @@ def _ceiling_text(top: dict[str, Any], runs: list[dict[str, Any]]) -> str:
             f" Over {len(rounds)} interleaved rounds the speedup ranged {min(rounds):.2f}–{max(rounds):.2f}×."
         )
     w = top["nproc"] * top["nnodes"]
-    ind = [r for r in runs if r["scaling"] == "independent" and r["nproc"] * r["nnodes"] == w]
-    if ind and ind[0].get("speedup") and top.get("speedup"):
+
+    def workers(r: dict[str, Any]) -> int:
+        return r["nproc"] * r["nnodes"]
+
+    ind = [r for r in runs if r["scaling"] == "independent" and workers(r) == w]
+    # the ceiling keeps the per-worker batch, so it compares with the weak-scaling run of the same engine
+    weak = [r for r in runs if r["scaling"] == "weak" and workers(r) == w and r["engine"] == top["engine"]]
+    if ind and weak and ind[0].get("speedup") and weak[0].get("speedup"):
         c = ind[0]["speedup"]
         out += (
             f" {w} independent single-process trainers side by side (no communication at all) reach "
             f"{c:.2f}×: the ceiling of any {w}-worker data-parallel engine here; "
-            f"{top['engine']} gets {top['speedup'] / c:.0%} of it."
+            f"{top['engine']}'s weak-scaling run ({weak[0]['speedup']:.2f}×, same per-worker batch) gets "
+            f"{weak[0]['speedup'] / c:.0%} of it."
         )
     return out
 

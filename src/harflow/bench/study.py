@@ -1,6 +1,7 @@
 """``harflow bench study``: the whole CPU study on this machine in one command.
 
-Host: environment fingerprint, roof, ``bench train`` with 1..N workers (strong + weak scaling). Container:
+Host: environment fingerprint, roof, ``bench train`` with 1..N workers (strong + weak scaling, and N
+independent workers as the ceiling). Container:
 the same ``bench train`` inside the project image (``podman run … harflow bench train …`` writing into a
 mounted results directory; its fingerprint sees ``/run/.containerenv``). Then one report over every
 results file in the output directory (so GPU, accuracy and batch-size results committed there are included).
@@ -167,6 +168,7 @@ def run_study(
         warmup=1 if dry_run else 5,
         subjects="1,3,5,2" if dry_run else None,
         tag="host",
+        independent=True,  # N non-communicating workers: the ceiling the report compares DDP against
         # Horovod (the seed paper's engine) joins the host runs when `make horovod` has built it
         engines=["ddp", "horovod"] if horovod_available() else ["ddp"],
     )

@@ -62,7 +62,8 @@ class TrainBench:
                         if w == 1
                         else (["strong", "weak"] if self.scaling == "both" else [self.scaling])
                     )
-                    if self.independent and w > 1 and nn_ == 1:
+                    # the ceiling uses no engine at all: once per device, with the first engine's series
+                    if self.independent and w > 1 and nn_ == 1 and eng == self.engines[0]:
                         rules = [*rules, "independent"]
                     for rule in rules:
                         gb = self.batch_size * w if rule in ("weak", "independent") else self.batch_size
