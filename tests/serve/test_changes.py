@@ -179,3 +179,26 @@ def test_an_old_transitions_file_loads_with_default_params(tmp_path):
     assert (
         TransitionModel.from_dict({**old, "detector": {"min_dwell": 5, "new_knob": 1}}).params.min_dwell == 5
     )
+
+
+def test_entry_point_refits_on_validation_and_dry_run_writes_nothing(tiny_run, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "transitions.json").unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "harflow.serve.change_eval", str(run), "--refit"]
+    dry = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, timeout=300, check=True)
+    res = json.loads(dry.stdout)
+    assert res["split"] == "val" and res["recordings"] >= 1
+    assert res["params"]["min_dwell"] in (2, 4) and res["params"]["temperature"] in (0.5, 1.0)
+    assert not (run / "transitions.json").exists()
+    subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True)
+    saved = json.loads((run / "transitions.json").read_text())
+    assert saved["fit"]["split"] == "val" and saved["fit"]["configurations"] > 100
+    test = subprocess.run(
+        [*cmd[:-1], "--split", "test"], capture_output=True, text=True, timeout=300, check=True
+    )  # evaluating on test is allowed; fitting on it is not (unit test above)
+    assert json.loads(test.stdout)["split"] == "test"

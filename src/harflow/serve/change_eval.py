@@ -7,8 +7,10 @@ window length of either end of the scored stretch are not counted (a detector ca
 
 The fit predicts every recording of a split once, then reruns only the detector over a small grid and keeps
 the parameters with the best change-F1. It must use the validation split: the test split is what
-``harflow loadtest`` replays. ``python -m harflow.serve.change_eval RUN_DIR [--refit]`` evaluates (and refits)
-the parameters stored in ``RUN_DIR/transitions.json``.
+``harflow loadtest`` replays. It evaluates (and with ``--refit`` refits) the parameters stored in
+``RUN_DIR/transitions.json``:
+
+    python -m harflow.serve.change_eval RUN_DIR [--split val] [--refit [--max-delay S]] [--dry-run]
 """
 
 from __future__ import annotations
@@ -215,14 +217,18 @@ def fit(
 
 
 def fit_detector(
-    pred, tm: TransitionModel, split: str = "val", max_delay_s: float | None = None
+    pred,
+    tm: TransitionModel,
+    split: str = "val",
+    max_delay_s: float | None = None,
+    grid: dict | None = None,
 ) -> TransitionModel:
     """``tm`` with detector parameters fitted on ``split`` of the model's recordings (never "test")."""
     if split == "test":
         raise ValueError("the detector must not be fitted on the test split")
     seqs = load_split(pred, split)
     before = evaluate(seqs, tm, DetectorParams())
-    params, after, n = fit(seqs, tm, max_delay_s=max_delay_s)
+    params, after, n = fit(seqs, tm, grid=grid, max_delay_s=max_delay_s)
     info = {
         "split": split,
         "recordings": len(seqs),
@@ -245,16 +251,22 @@ def main(argv: list[str] | None = None) -> int:
         "--refit", action="store_true", help="fit on the validation split and save transitions.json"
     )
     ap.add_argument("--max-delay", type=float, help="with --refit: longest median decision delay allowed, s")
+    ap.add_argument("--dry-run", action="store_true", help="a 2x2x1x2 grid, and write nothing")
     a = ap.parse_args(argv)
     from harflow.models.predictor import Predictor
-    from harflow.serve.changes import load_or_learn, save
+    from harflow.serve.changes import load_or_learn, save, transitions_from_training, transitions_path
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     pred = Predictor.load(a.run_dir)
-    tm = load_or_learn(pred, a.run_dir, fit=not a.refit)
+    if a.dry_run and not transitions_path(a.run_dir).is_file():
+        tm = transitions_from_training(pred)  # load_or_learn would cache it
+    else:
+        tm = load_or_learn(pred, a.run_dir, fit=not a.refit)
     if a.refit:
-        tm = fit_detector(pred, tm, max_delay_s=a.max_delay)
-        save(tm, a.run_dir)
+        tiny = {"min_dwell": [2, 4], "temperature": [0.5, 1.0], "min_prob": [0.0], "offset_frac": [0.0, 0.5]}
+        tm = fit_detector(pred, tm, max_delay_s=a.max_delay, grid=tiny if a.dry_run else None)
+        if not a.dry_run:
+            save(tm, a.run_dir)
     seqs = load_split(pred, a.split)
     res = {
         "split": a.split,
