@@ -124,8 +124,13 @@ def aggregate(ranks: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any
         "train_windows": r0["train_windows"],
         "step_s_all": [round(s, 6) for s in step_s],
         "rank_compute_ms": [c * 1e3 for c in compute],
-        "compute_imbalance": max(compute) / min(compute) if min(compute) > 0 else None,
+        "compute_imbalance": _imbalance(compute),
     }
+
+
+def _imbalance(compute: list[float]) -> float | None:
+    """Slowest ÷ fastest of per-rank compute times (None when one is 0)."""
+    return max(compute) / min(compute) if min(compute) > 0 else None
 
 
 def aggregate_independent(workers: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any]:
@@ -143,11 +148,10 @@ def aggregate_independent(workers: list[dict[str, Any]], cfg: dict[str, Any]) ->
             "peak_mem_mb": max(r["peak_mem_mb"] for r in one),
             "model_flops_per_s": one[0]["model_flops_per_sample"] * sps,
             "rank_compute_ms": [r["rank_compute_ms"][0] for r in one],
+            "compute_imbalance": _imbalance([r["rank_compute_ms"][0] for r in one]),
             "step_s_all": one[0]["step_s_all"],
         }
     )
-    c = rec["rank_compute_ms"]
-    rec["compute_imbalance"] = max(c) / min(c) if min(c) > 0 else None
     return rec
 
 
@@ -232,11 +236,11 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
             )
             if bench.repeat > 1:
                 name += f" round {rnd + 1}/{bench.repeat}"
+            if cfg["global_batch"] % w and rnd:  # said once, in round 0
+                prog.advance(overall)
+                continue
             task = prog.add_task(f"  {name}", total=None)
             if cfg["global_batch"] % w:
-                if rnd:
-                    prog.advance(overall)
-                    continue
                 notes.append(
                     f"skipped {name}: global batch {cfg['global_batch']} not divisible by {w} workers"
                 )
@@ -246,27 +250,24 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
             run_dir = work / f"cfg{i:02d}" / f"round{rnd}"
             threads = _threads(bench, cfg["nproc"], cfg["nnodes"])
             indep = cfg["scaling"] == "independent"
-
-            def wargs_for(out_dir: Path, cfg: dict[str, Any] = cfg, threads: int = threads) -> list[str]:
-                return launch.worker_args(
-                    per_worker_batch=cfg["global_batch"] // (cfg["nproc"] * cfg["nnodes"]),
-                    steps=bench.steps,
-                    epochs=bench.epochs,
-                    warmup=bench.warmup,
-                    device=cfg["device"],
-                    engine=cfg["engine"],
-                    threads=threads,
-                    model=bench.model,
-                    model_opts=bench.model_opts,
-                    subjects=bench.subjects,
-                    out_dir=out_dir,
-                )
-
+            worker = dict(
+                per_worker_batch=cfg["global_batch"] // w,
+                steps=bench.steps,
+                epochs=bench.epochs,
+                warmup=bench.warmup,
+                device=cfg["device"],
+                engine=cfg["engine"],
+                threads=threads,
+                model=bench.model,
+                model_opts=bench.model_opts,
+                subjects=bench.subjects,
+            )
             try:
                 if indep:
                     sync = ["--sync-dir", str(run_dir / "sync"), "--sync-count", str(w)]
                     plan = launch.independent_plan(
-                        [[*wargs_for(run_dir / f"p{k}"), *sync] for k in range(w)], threads
+                        [[*launch.worker_args(**worker, out_dir=run_dir / f"p{k}"), *sync] for k in range(w)],
+                        threads,
                     )
                 else:
                     plan = launch.plan(
@@ -274,7 +275,7 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
                         nnodes=cfg["nnodes"],
                         device=cfg["device"],
                         engine=cfg["engine"],
-                        wargs=wargs_for(run_dir),
+                        wargs=launch.worker_args(**worker, out_dir=run_dir),
                         threads=threads,
                     )
             except launch.Skip as why:

@@ -25,7 +25,7 @@ import numpy as np
 
 from harflow.data.labels import LabelMap
 from harflow.data.windows import slice_windows, window_starts
-from harflow.serve.changes import ChangeDetector, DetectorParams, TransitionModel
+from harflow.serve.changes import ChangeDetector, DetectorParams, TransitionModel, model_classes
 
 log = logging.getLogger(__name__)
 TOLERANCE_S = 2.0
@@ -42,9 +42,7 @@ GRID = {
 
 def sample_classes(raw: np.ndarray, label_map: LabelMap, model_labels: list[str]) -> np.ndarray:
     """Class of every sample in the model's label order; -1 where unlabeled or outside the label set."""
-    table = label_map.lookup(int(raw.max(initial=0)))
-    to_model = np.array([model_labels.index(n) if n in model_labels else -1 for n in label_map.names] + [-1])
-    return to_model[table[raw + 1]]
+    return model_classes(raw, label_map, model_labels, int(raw.max(initial=0)))
 
 
 def change_times(cls: np.ndarray, rate_hz: float) -> np.ndarray:

@@ -109,9 +109,15 @@ def window_labels(
     """Class index (in the model's label order) of every window of a recording; -1 where unknown."""
     starts = window_starts(len(raw), spec)
     maj = majority_labels(raw, starts, spec.length)
-    table = label_map.lookup(int(raw.max(initial=0)))
+    return model_classes(maj, label_map, model_labels, int(raw.max(initial=0)))
+
+
+def model_classes(ids: np.ndarray, label_map: LabelMap, model_labels: list[str], max_id: int) -> np.ndarray:
+    """Raw label ids (-1 = unlabeled; ``max_id`` the largest in the recording) as class indices in the
+    model's label order; -1 where unlabeled or outside the model's label set."""
+    table = label_map.lookup(max_id)
     to_model = np.array([model_labels.index(n) if n in model_labels else -1 for n in label_map.names] + [-1])
-    return to_model[table[maj + 1]]
+    return to_model[table[ids + 1]]
 
 
 def transitions_path(run_dir: str | Path) -> Path:
