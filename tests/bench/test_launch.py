@@ -82,3 +82,29 @@ def test_execute_streams_progress_and_can_stop_early(tmp_path: Path) -> None:
         stop_when=flag.exists,
     )
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+# shape of a real torchrun log of a worker that aborted at exit (torch 2.13, trimmed)
+_ABORT_LOG = """$ python -m torch.distributed.run --standalone --nproc-per-node=2 -m harflow.bench.worker
+BENCH_PROGRESS 4 4
+terminate called without an active exception
+E1124 00:46:19.965000 13061 site-packages/torch/distributed/elastic/multiprocessing/api.py:1002] failed
+Traceback (most recent call last):
+  File "<frozen runpy>", line 198, in _run_module_as_main
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+=======================================================
+Root Cause (first observed failure):
+[0]:
+  rank      : 1 (local_rank: 1)
+  exitcode  : -6 (pid: 13067)  (SIGABRT)
+=======================================================
+"""
+
+
+def test_failure_excerpt_keeps_the_workers_own_message_and_the_root_cause() -> None:
+    got = launch.failure_excerpt(_ABORT_LOG.splitlines())
+    assert "terminate called without an active exception" in got
+    assert not any("Traceback" in ln for ln in got)  # the agent's own traceback says nothing about the worker
+    assert "  exitcode  : -6 (pid: 13067)  (SIGABRT)" in got
+    plain = ["a", "b", "c"]
+    assert launch.failure_excerpt(plain) == plain  # no torchrun report: the last lines as they are

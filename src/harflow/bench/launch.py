@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harflow.train.engine import usable_cores
+
+_AGENT_LOG = re.compile(r"^[IWE]\d{4} .*torch/distributed/")
+
+
+def failure_excerpt(lines: list[str], keep: int = 12) -> list[str]:
+    """What a failed launch's log says about the failure: the workers' last lines before torchrun's agent
+    starts reporting (where a worker's own error, e.g. a C++ abort message, is), then the agent's root cause.
+    Plain last lines when the log has no agent report."""
+    start = next((k for k, ln in enumerate(lines) if _AGENT_LOG.match(ln)), None)
+    if start is None:
+        return lines[-keep:]
+    root = next((k for k, ln in enumerate(lines) if ln.startswith("Root Cause")), None)
+    cause = [ln for ln in lines[root : root + 8] if ln.strip() and not ln.startswith("=")] if root else []
+    return [*[ln for ln in lines[:start] if ln.strip()][-keep:], "[torchrun] …", *cause]
 
 
 class BenchError(RuntimeError):
@@ -259,10 +274,10 @@ def execute(
             i, rc = failed
             for f in logs:
                 f.flush()
-            tail = log_path.with_suffix(f".node{i}.log").read_text().splitlines()[-15:]
+            excerpt = failure_excerpt(log_path.with_suffix(f".node{i}.log").read_text().splitlines())
             raise BenchError(
-                f"`{' '.join(launch.commands[i][:8])} …` exited {rc}; last lines of "
-                f"{log_path.with_suffix(f'.node{i}.log')}:\n" + "\n".join(tail)
+                f"`{' '.join(launch.commands[i][:8])} …` exited {rc}; from "
+                f"{log_path.with_suffix(f'.node{i}.log')}:\n" + "\n".join(excerpt)
             )
     finally:
         for p in procs:
