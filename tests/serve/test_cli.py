@@ -77,10 +77,13 @@ def test_loadtest_dry_run_streaming_accuracy_equals_offline(classes, tiny_run, t
             "--subjects",
             "2",
             "--binary",
+            *(["--closed-loop"] if classes == 12 else []),
             timeout=600,
         ).stdout
     )
     assert set(KEYS) <= set(res)
+    if classes == 12:  # closed loop: a chunk goes out only when every earlier window has been answered
+        assert res["mode"] == "closed-loop" and res["max_unanswered_windows"] == 0
     assert res["devices"] == 2 and res["windows"] > 0 and res["errors"] == 0 and res["dropped"] == 0
     assert res["windows"] == res["expected_windows"]
     assert res["accuracy"] == res["offline_accuracy"] and res["offline_agreement"] == 1.0

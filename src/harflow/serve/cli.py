@@ -55,8 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --serve-model: run with --max-batch (default 64), then 1; report the ratio",
     )
+    lt.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="each device keeps one chunk in flight (next sent when the last is answered; --speed caps the "
+        "pace): saturation throughput without overload",
+    )
     lt.add_argument("--json", action="store_true")
-    lt.add_argument("--dry-run", action="store_true", help="2 devices, 3 s, 10x speed")
+    lt.add_argument("--dry-run", action="store_true", help="2 devices, 3 s, 10x speed (200x closed-loop)")
     lt.set_defaults(func=_cmd_loadtest)
 
 

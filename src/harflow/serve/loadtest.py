@@ -40,6 +40,8 @@ class Device:
     errors: list[str] = field(default_factory=list)
     busy_windows: int = 0
     sent_samples: int = 0
+    max_unanswered: int = 0  # most windows of earlier chunks still unanswered when a chunk was sent
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # set on every reply (closed loop waits)
 
 
 def _free_port() -> int:
@@ -133,7 +135,11 @@ async def run_device(
     binary: bool,
     compression: bool = False,
     drain_s: float = 30.0,
+    closed_loop: bool = False,
 ) -> None:
+    """Replay ``d`` at ``speed`` × real time for ``duration`` wall seconds. ``closed_loop``: besides, keep one
+    chunk in flight: the next is sent only once every window of the previous one is answered (prediction or
+    busy), so the devices offer exactly what the service can take: its saturation throughput."""
     ws_url = url.replace("http", "ws", 1) + f"/v1/streams/{d.name}"
     rate = spec.rate_hz
     try:
@@ -156,16 +162,28 @@ async def run_device(
                 if due - t_begin > duration:
                     break
                 await asyncio.sleep(max(0.0, due - loop.time()))
+                if closed_loop and loop.time() - t_begin > duration:
+                    break
                 x = d.signals[lo:hi]
                 msg = (
                     encode_frame(k, lo / rate, rate, x)
                     if binary
                     else json.dumps({"seq": k, "t0": lo / rate, "rate": rate, "samples": x.tolist()})
                 )
+                d.max_unanswered = max(
+                    d.max_unanswered, len(window_starts(lo, spec)) - len(d.preds) - d.busy_windows
+                )
                 d.chunk_sent[k] = time.perf_counter()
                 await ws.send(msg)
                 d.sent_samples = hi
                 k += 1
+                if closed_loop:
+                    need = len(window_starts(hi, spec))
+                    while len(d.preds) + d.busy_windows < need:
+                        if recv.done():
+                            raise ConnectionError("the connection closed with windows unanswered")
+                        d.answered.clear()
+                        await asyncio.wait_for(d.answered.wait(), drain_s)
             expected = len(window_starts(d.sent_samples, spec))
             end = loop.time() + drain_s  # let in-flight windows arrive
             while len(d.preds) + d.busy_windows < expected and loop.time() < end and not recv.done():
@@ -196,6 +214,7 @@ async def _receive(ws, d: Device, spec: WindowSpec) -> None:
                     d.busy_windows += len(m.get("t_start", []))
                 else:
                     d.errors.append(f"{m['kind']}: {m['message']}")
+        d.answered.set()
 
 
 def summarize(
@@ -274,6 +293,7 @@ def summarize(
         "true_changes": n_true,
         "predicted_changes": n_pred,
         "median_detection_delay_s": float(np.median(delays) * speed) if delays else None,
+        "max_unanswered_windows": max((d.max_unanswered for d in devices), default=0),
         "error_samples": sorted({e for d in devices for e in d.errors})[:5],
     }
 
@@ -292,11 +312,25 @@ async def _run(a: argparse.Namespace, url: str, key: str, offline) -> dict:
         start = t0 + (a.ramp * i / max(1, len(devices)))
         tasks.append(
             asyncio.create_task(
-                run_device(d, url, key, spec, start, a.duration, a.speed, chunk, a.binary, a.compression)
+                run_device(
+                    d,
+                    url,
+                    key,
+                    spec,
+                    start,
+                    a.duration,
+                    a.speed,
+                    chunk,
+                    a.binary,
+                    a.compression,
+                    closed_loop=a.closed_loop,
+                )
             )
         )
     await asyncio.gather(*tasks)
     res = summarize(devices, spec, chunk, a.duration, a.speed, offline)
+    if a.closed_loop:  # device time no longer runs at `speed` × wall time: a delay in device time is unknown
+        res["median_detection_delay_s"] = None
     res.update(
         {
             "model_version": info["model_version"],
@@ -304,6 +338,7 @@ async def _run(a: argparse.Namespace, url: str, key: str, offline) -> dict:
             "chunk_samples": chunk,
             "binary": a.binary,
             "compression": a.compression,
+            "mode": "closed-loop" if a.closed_loop else "open-loop",
         }
     )
     return res
@@ -350,6 +385,8 @@ def _event_loop_run(coro):
 def main(a: argparse.Namespace) -> int:
     if a.dry_run:
         a.devices, a.duration, a.speed = 2, 3.0, 10.0
+        if a.closed_loop:  # fast enough that the pacing seen is the closed loop's, not the speed cap's
+            a.speed = 200.0
     if a.compare_batching:
         if not a.serve_model:
             raise ValueError("--compare-batching needs --serve-model (it starts both servers)")
