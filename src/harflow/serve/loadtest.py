@@ -183,7 +183,10 @@ async def run_device(
                         if recv.done():
                             raise ConnectionError("the connection closed with windows unanswered")
                         d.answered.clear()
-                        await asyncio.wait_for(d.answered.wait(), drain_s)
+                        try:
+                            await asyncio.wait_for(d.answered.wait(), drain_s)
+                        except TimeoutError:
+                            raise TimeoutError(f"chunk seq {k - 1} unanswered after {drain_s:g}s") from None
             expected = len(window_starts(d.sent_samples, spec))
             end = loop.time() + drain_s  # let in-flight windows arrive
             while len(d.preds) + d.busy_windows < expected and loop.time() < end and not recv.done():
