@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
 
 from harflow.models.predictor import Predictor
-from harflow.serve.backends import OnnxBackend, TorchBackend, make_backend
+from harflow.serve.backends import OnnxBackend, TorchBackend, choose_backend, make_backend
 from tests.conftest import run_harflow
 
 KEYS = (
@@ -88,3 +89,28 @@ def test_loadtest_dry_run_streaming_accuracy_equals_offline(classes, tiny_run, t
     assert res["windows"] == res["expected_windows"]
     assert res["accuracy"] == res["offline_accuracy"] and res["offline_agreement"] == 1.0
     assert 0 <= res["p50_ms"] <= res["p99_ms"]
+
+
+class _Timed:
+    """A backend that takes ``alone`` seconds for one window and ``per_window`` seconds per window otherwise:
+    timing without a model, to test the choice."""
+
+    def __init__(self, name: str, alone: float, per_window: float) -> None:
+        self.name, self.alone, self.per_window = name, alone, per_window
+
+    def predict_proba(self, X):
+        time.sleep(self.alone if len(X) == 1 else self.per_window * len(X))
+        return np.zeros((len(X), 2))
+
+
+def test_auto_backend_weighs_batch_1_and_max_batch():
+    # "batched" is 10 % faster per window at 64 but 5x slower alone: judged at 64 alone it would win
+    lean = _Timed("lean", 0.0005, 0.00011)
+    batched = _Timed("batched", 0.0025, 0.0001)
+    assert choose_backend([batched, lean], 4, 2, 64).name == "lean"
+    # a backend better at both sizes wins whatever the order
+    slow = _Timed("slow", 0.002, 0.0003)
+    assert choose_backend([lean, slow], 4, 2, 64).name == "lean"
+    assert choose_backend([slow, lean], 4, 2, 64).name == "lean"
+    # with batching off only batch 1 counts
+    assert choose_backend([batched, lean], 4, 2, 1).name == "lean"

@@ -124,8 +124,13 @@ def benchmark(backend, L: int, C: int, batch: int = 64, reps: int = 10) -> float
     return float(np.median(times))
 
 
-def make_backend(pred: Predictor, run_dir: str | Path, kind: str = "auto", threads: int = 1):
-    """``auto`` picks whichever of torch / ONNX Runtime (if exported) is faster on this machine."""
+def make_backend(
+    pred: Predictor, run_dir: str | Path, kind: str = "auto", threads: int = 1, max_batch: int = 64
+):
+    """``auto`` picks whichever of torch / ONNX Runtime (if exported) is faster on this machine, judged at the
+    two batch sizes the service runs: 1 (a lone stream, latency) and ``max_batch`` (saturation, throughput).
+    The score is the geometric mean of the per-window times at the two, so neither decides alone: at batch 64
+    the backends can be within noise of each other, and a choice made there alone flips between restarts."""
     torch.set_num_threads(threads)
     path = onnx_path(run_dir)
     if kind == "torch" or (kind == "auto" and not path.is_file()):
@@ -134,9 +139,21 @@ def make_backend(pred: Predictor, run_dir: str | Path, kind: str = "auto", threa
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found; run `harflow export {run_dir} --onnx` first")
         return OnnxBackend(pred, path, threads)
-    cands = [TorchBackend(pred), OnnxBackend(pred, path, threads)]
-    L, C = pred.spec.length, len(pred.spec.channels)
-    times = {b.name: benchmark(b, L, C, reps=5) for b in cands}
-    best = min(cands, key=lambda b: times[b.name])
-    log.info("backend benchmark (ms per batch of 64): %s → %s", times, best.name)
+    return choose_backend(
+        [TorchBackend(pred), OnnxBackend(pred, path, threads)],
+        pred.spec.length,
+        len(pred.spec.channels),
+        max_batch,
+    )
+
+
+def choose_backend(cands: list, L: int, C: int, max_batch: int):
+    """The candidate with the lowest geometric mean of per-window time at batch 1 and ``max_batch``."""
+    sizes = sorted({1, max(1, max_batch)})
+    per_window = {
+        b.name: {n: benchmark(b, L, C, batch=n, reps=5 if n > 1 else 20) / n for n in sizes} for b in cands
+    }
+    score = {name: float(np.exp(np.mean(np.log(list(t.values()))))) for name, t in per_window.items()}
+    best = min(cands, key=lambda b: score[b.name])
+    log.info("backend benchmark (ms per window at batch %s): %s → %s", sizes, per_window, best.name)
     return best

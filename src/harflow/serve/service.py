@@ -26,14 +26,14 @@ log = logging.getLogger("harflow.serve")
 class Model:
     """Everything that changes together on a hot reload."""
 
-    def __init__(self, run_dir: str, backend: str, threads: int) -> None:
+    def __init__(self, run_dir: str, backend: str, threads: int, max_batch: int = 64) -> None:
         self.pred = Predictor.load(run_dir)
         path = Path(run_dir) / "model.pt" if Path(run_dir).is_dir() else Path(run_dir)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
         self.version = f"{self.pred.version}#{digest}"
         self.labels = list(self.pred.labels)
         self.spec = self.pred.spec
-        self.backend = make_backend(self.pred, run_dir, backend, threads)
+        self.backend = make_backend(self.pred, run_dir, backend, threads, max_batch)
         self.transitions: TransitionModel = load_or_learn(self.pred, run_dir)
         for n in (1, 8):  # warm-up: first calls of a backend are slow, and must not hit the first clients
             self.backend.predict_proba(np.zeros((n, self.spec.length, len(self.spec.channels)), np.float32))
@@ -48,7 +48,7 @@ class Service:
         self.metrics = Metrics()
         self.store = Store(settings.database())
         self.auth = Authenticator(settings.auth, settings.admin_keys, self.store.token_device)
-        self.model = Model(settings.model, settings.backend, settings.threads)
+        self.model = Model(settings.model, settings.backend, settings.threads, settings.max_batch)
         self.streams_per_key: dict[str, int] = {}
         self.active: set[str] = set()
         self.aux = ThreadPoolExecutor(2, thread_name_prefix="harflow-aux")  # auth lookups, reads
@@ -98,6 +98,6 @@ class Service:
     async def reload(self) -> str:
         """Load the model again from its run dir (e.g. after retraining in place); swaps atomically."""
         s = self.settings
-        self.model = await self.off_loop(Model, s.model, s.backend, s.threads)
+        self.model = await self.off_loop(Model, s.model, s.backend, s.threads, s.max_batch)
         log.info("reloaded model: %s", self.model.version)
         return self.model.version
