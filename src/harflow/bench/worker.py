@@ -229,8 +229,9 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
     peak, mem_kind = _peak_mem_mb(dev)
     # The comm hook's Python callback is released on a gloo thread, which needs the GIL for it. After the
     # last step that thread can still be waiting for the GIL; if this process reaches interpreter
-    # finalization first, Python ends the thread mid-unwind and C++ aborts (SIGABRT, seen about 1 run in 15).
-    # A barrier blocks this thread without the GIL until every rank is here, which lets it finish.
+    # finalization first, Python ends the thread mid-unwind and C++ aborts (SIGABRT, about 1 run in 25;
+    # core dump analysed). A barrier blocks this thread without the GIL until every rank is here, which lets
+    # it finish. The trainer ends with the same barrier for the same reason.
     engine.barrier()
     return {
         "rank": rank,

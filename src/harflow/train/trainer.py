@@ -168,7 +168,14 @@ def train(cfg: TrainConfig) -> dict[str, Any] | None:
         raise LaunchError("--batch-size and --accum-steps must be positive")
     engine = make_engine(cfg.engine, cfg.device, cfg.backend)
     try:
-        return _train(cfg, engine)
+        result = _train(cfg, engine)
+        # A gloo worker thread may still hold the last collective's tensors; releasing one whose Python object
+        # is already gone takes the GIL. If this process reaches interpreter finalization first, that thread
+        # is ended mid-unwind and C++ aborts (SIGABRT, "terminate called without an active exception"; seen
+        # once in CI on a 2-node run). A barrier waits without the GIL until every rank is here, letting it
+        # finish.
+        engine.barrier()
+        return result
     finally:
         engine.shutdown()
 
