@@ -133,11 +133,8 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         progress=False,
         seed=a.seed,
     )
-    engine: Engine = make_engine(cfg.engine, cfg.device, cfg.backend)
-    try:
+    with make_engine(cfg.engine, cfg.device, cfg.backend) as engine:  # see Engine.__exit__
         return _run(a, cfg, engine)
-    finally:
-        engine.shutdown()
 
 
 def _sync(dev: torch.device) -> float:
@@ -227,12 +224,6 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
     for s in steps:  # forward_backward excludes the communication measured inside it
         s["forward_backward"] = max(0.0, s.pop("fwd_bwd") - s["comm"])
     peak, mem_kind = _peak_mem_mb(dev)
-    # The comm hook's Python callback is released on a gloo thread, which needs the GIL for it. After the
-    # last step that thread can still be waiting for the GIL; if this process reaches interpreter
-    # finalization first, Python ends the thread mid-unwind and C++ aborts (SIGABRT, about 1 run in 25;
-    # core dump analysed). A barrier blocks this thread without the GIL until every rank is here, which lets
-    # it finish. The trainer ends with the same barrier for the same reason.
-    engine.barrier()
     return {
         "rank": rank,
         "world_size": world,

@@ -166,18 +166,8 @@ def train(cfg: TrainConfig) -> dict[str, Any] | None:
     """Run training; returns the final metrics dict on rank 0 (None on other ranks)."""
     if cfg.batch_size < 1 or cfg.accum_steps < 1:
         raise LaunchError("--batch-size and --accum-steps must be positive")
-    engine = make_engine(cfg.engine, cfg.device, cfg.backend)
-    try:
-        result = _train(cfg, engine)
-        # A gloo worker thread may still hold the last collective's tensors; releasing one whose Python object
-        # is already gone takes the GIL. If this process reaches interpreter finalization first, that thread
-        # is ended mid-unwind and C++ aborts (SIGABRT, "terminate called without an active exception"; seen
-        # once in CI on a 2-node run). A barrier waits without the GIL until every rank is here, letting it
-        # finish.
-        engine.barrier()
-        return result
-    finally:
-        engine.shutdown()
+    with make_engine(cfg.engine, cfg.device, cfg.backend) as engine:  # see Engine.__exit__
+        return _train(cfg, engine)
 
 
 def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
