@@ -43,6 +43,10 @@ class Device:
     max_unanswered: int = 0  # most windows of earlier chunks still unanswered when a chunk was sent
     answered: asyncio.Event = field(default_factory=asyncio.Event)  # set on every reply (closed loop waits)
 
+    @property
+    def answered_windows(self) -> int:
+        return len(self.preds) + self.busy_windows
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -154,6 +158,7 @@ async def run_device(
             recv = asyncio.create_task(_receive(ws, d, spec))
             loop = asyncio.get_running_loop()
             k = 0
+            due_windows = 0  # windows the chunks sent so far complete
             while True:
                 lo, hi = k * chunk, (k + 1) * chunk
                 if hi > len(d.signals):
@@ -170,16 +175,14 @@ async def run_device(
                     if binary
                     else json.dumps({"seq": k, "t0": lo / rate, "rate": rate, "samples": x.tolist()})
                 )
-                d.max_unanswered = max(
-                    d.max_unanswered, len(window_starts(lo, spec)) - len(d.preds) - d.busy_windows
-                )
+                d.max_unanswered = max(d.max_unanswered, due_windows - d.answered_windows)
                 d.chunk_sent[k] = time.perf_counter()
                 await ws.send(msg)
                 d.sent_samples = hi
+                due_windows = len(window_starts(hi, spec))
                 k += 1
                 if closed_loop:
-                    need = len(window_starts(hi, spec))
-                    while len(d.preds) + d.busy_windows < need:
+                    while d.answered_windows < due_windows:
                         if recv.done():
                             raise ConnectionError("the connection closed with windows unanswered")
                         d.answered.clear()
@@ -187,9 +190,8 @@ async def run_device(
                             await asyncio.wait_for(d.answered.wait(), drain_s)
                         except TimeoutError:
                             raise TimeoutError(f"chunk seq {k - 1} unanswered after {drain_s:g}s") from None
-            expected = len(window_starts(d.sent_samples, spec))
             end = loop.time() + drain_s  # let in-flight windows arrive
-            while len(d.preds) + d.busy_windows < expected and loop.time() < end and not recv.done():
+            while d.answered_windows < due_windows and loop.time() < end and not recv.done():
                 await asyncio.sleep(0.05)
             recv.cancel()
     except Exception as e:  # a refused or broken connection is an error of this device, not of the run
