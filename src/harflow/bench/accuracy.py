@@ -21,6 +21,7 @@ from typing import Any
 from harflow.bench import launch, schema
 from harflow.bench.fingerprint import fingerprint
 from harflow.bench.progress import bench_progress
+from harflow.train.engine import usable_cores
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _read_history(path: Path) -> list[dict[str, Any]]:
 
 
 def run_one(b: AccuracyBench, n: int, work: Path, on_epoch: Any = None) -> dict[str, Any]:
-    threads = max(1, launch.cores() // n)
+    threads = max(1, usable_cores() // n)
     run_dir = work / f"nproc{n}"
     cmd = [
         sys.executable,

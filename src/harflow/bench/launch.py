@@ -45,16 +45,12 @@ class Skip(Exception):
     """This configuration cannot run here (no CUDA, no Horovod, not root, …); the message says why."""
 
 
-def cores() -> int:
-    return usable_cores()
-
-
 def load_note(before: tuple[float, ...], after: tuple[float, ...]) -> str:
     """The machine's load around a measurement: timings from a shared, busy machine are flagged as such."""
     busy = before[0] > 1.0
     return (
         f"1-min load average {before[0]:.2f} before and {after[0]:.2f} after the measurement "
-        f"on {cores()} cores"
+        f"on {usable_cores()} cores"
         + (" — other work was running concurrently; treat timings as noisy" if busy else "")
     )
 

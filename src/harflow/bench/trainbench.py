@@ -23,6 +23,7 @@ from typing import Any
 from harflow.bench import launch, scaling, schema
 from harflow.bench.fingerprint import fingerprint
 from harflow.bench.progress import bench_progress, console
+from harflow.train.engine import usable_cores
 
 
 @dataclass
@@ -138,6 +139,7 @@ def aggregate_independent(workers: list[dict[str, Any]], cfg: dict[str, Any]) ->
     one = [aggregate([w], cfg) for w in workers]
     rec = {**one[0], **cfg}
     sps = sum(r["samples_per_s"] for r in one)
+    compute = [r["rank_compute_ms"][0] for r in one]
     rec.update(
         {
             "global_batch": one[0]["per_worker_batch"] * len(one),
@@ -147,8 +149,8 @@ def aggregate_independent(workers: list[dict[str, Any]], cfg: dict[str, Any]) ->
             "comm_method": "none (independent processes)",
             "peak_mem_mb": max(r["peak_mem_mb"] for r in one),
             "model_flops_per_s": one[0]["model_flops_per_sample"] * sps,
-            "rank_compute_ms": [r["rank_compute_ms"][0] for r in one],
-            "compute_imbalance": _imbalance([r["rank_compute_ms"][0] for r in one]),
+            "rank_compute_ms": compute,
+            "compute_imbalance": _imbalance(compute),
             "step_s_all": one[0]["step_s_all"],
         }
     )
@@ -206,7 +208,7 @@ def imbalance_notes(runs: list[dict[str, Any]], threshold: float = 1.1) -> list[
 
 
 def _threads(bench: TrainBench, n: int, nn_: int) -> int:
-    return bench.threads or max(1, launch.cores() // (n * nn_))
+    return bench.threads or max(1, usable_cores() // (n * nn_))
 
 
 def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str, Any]:
@@ -221,7 +223,7 @@ def run(bench: TrainBench, out: Path, work_dir: Path | None = None) -> dict[str,
         for dev in dict.fromkeys(bench.devices):
             if dev == "cuda" and not fp["gpu"]:
                 continue
-            roofs[dev] = roofmod.measure(dev, threads=launch.cores() if dev == "cpu" else None, quick=True)
+            roofs[dev] = roofmod.measure(dev, threads=usable_cores() if dev == "cpu" else None, quick=True)
     work = Path(work_dir or tempfile.mkdtemp(prefix="harflow-bench-"))
     runs: list[dict[str, Any]] = []
     cfgs = bench.configs()
