@@ -220,11 +220,13 @@ def fit_detector(
     split: str = "val",
     max_delay_s: float | None = None,
     grid: dict | None = None,
+    seqs: list[Sequence] | None = None,
 ) -> TransitionModel:
-    """``tm`` with detector parameters fitted on ``split`` of the model's recordings (never "test")."""
+    """``tm`` with detector parameters fitted on ``split`` of the model's recordings (never "test");
+    ``seqs``: that split already predicted by :func:`load_split`, to predict it only once."""
     if split == "test":
         raise ValueError("the detector must not be fitted on the test split")
-    seqs = load_split(pred, split)
+    seqs = seqs if seqs is not None else load_split(pred, split)
     before = evaluate(seqs, tm, DetectorParams())
     params, after, n = fit(seqs, tm, grid=grid, max_delay_s=max_delay_s)
     info = {
@@ -260,12 +262,18 @@ def main(argv: list[str] | None = None) -> int:
         tm = transitions_from_training(pred)  # load_or_learn would cache it
     else:
         tm = load_or_learn(pred, a.run_dir, fit=not a.refit)
+    seqs = load_split(pred, a.split)
     if a.refit:
         tiny = {"min_dwell": [2, 4], "temperature": [0.5, 1.0], "min_prob": [0.0], "offset_frac": [0.0, 0.5]}
-        tm = fit_detector(pred, tm, max_delay_s=a.max_delay, grid=tiny if a.dry_run else None)
+        tm = fit_detector(
+            pred,
+            tm,
+            max_delay_s=a.max_delay,
+            grid=tiny if a.dry_run else None,
+            seqs=seqs if a.split == "val" else None,
+        )
         if not a.dry_run:
             save(tm, a.run_dir)
-    seqs = load_split(pred, a.split)
     res = {
         "split": a.split,
         "recordings": len(seqs),
