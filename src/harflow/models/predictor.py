@@ -38,6 +38,7 @@ class Predictor:
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
+        """From a run directory (its ``model.pt``) or a checkpoint file."""
         path = Path(run_dir)
         path = path / "model.pt" if path.is_dir() else path
         return cls(checkpoint.load(path), device, str(path.parent))
@@ -59,3 +60,9 @@ class Predictor:
         logits = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
+
+def run_file(run_dir: str | Path, name: str) -> Path:
+    """The file ``name`` beside a run's checkpoint (``run_dir`` a run directory or its checkpoint file)."""
+    p = Path(run_dir)
+    return (p if p.is_dir() else p.parent) / name

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harflow.models.predictor import Predictor
+from harflow.models.predictor import Predictor, run_file
 
 log = logging.getLogger(__name__)
 ONNX_FILE = "model.onnx"
@@ -53,8 +53,7 @@ class OnnxBackend:
 
 
 def onnx_path(run_dir: str | Path) -> Path:
-    p = Path(run_dir)
-    return (p if p.is_dir() else p.parent) / ONNX_FILE
+    return run_file(run_dir, ONNX_FILE)
 
 
 def export_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:

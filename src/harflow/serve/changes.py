@@ -121,7 +121,9 @@ def model_classes(ids: np.ndarray, label_map: LabelMap, model_labels: list[str],
 
 
 def transitions_path(run_dir: str | Path) -> Path:
-    return Path(run_dir) / FILE if Path(run_dir).is_dir() else Path(run_dir).parent / FILE
+    from harflow.models.predictor import run_file
+
+    return run_file(run_dir, FILE)
 
 
 def save(tm: TransitionModel, run_dir: str | Path) -> Path:
