@@ -33,7 +33,7 @@ def make_run(nproc: int, sps: float, scaling: str = "baseline", batch: int = 64,
         "strong_scaling_efficiency": None,
         "weak_scaling_efficiency": None,
         "comm_fraction": 0.1,
-        "comm_method": "ddp_comm_hook",
+        "comm_method": "no_sync_difference",
         "peak_mem_mb": 500.0,
         "timed_steps": 10,
         "step_ms": {

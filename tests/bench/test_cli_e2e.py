@@ -43,9 +43,10 @@ def test_tiny_real_train_bench_1_and_2_workers(tmp_path: Path) -> None:
     assert strong["speedup"] == pytest.approx(strong["samples_per_s"] / base["samples_per_s"])
     assert strong["strong_scaling_efficiency"] == pytest.approx(strong["speedup"] / 2)
     assert weak["weak_scaling_efficiency"] == pytest.approx(weak["samples_per_s"] / base["samples_per_s"] / 2)
-    # the all-reduce was really measured by the DDP hook on 2 workers, and not at all on 1
+    # the all-reduce's cost was measured (synced − no_sync backward) on 2 workers, and not at all on 1
     assert base["comm_fraction"] == 0 and base["step_ms"]["comm"] == 0
-    assert strong["comm_method"] == "ddp_comm_hook" and strong["step_ms"]["comm"] > 0
+    assert strong["comm_method"] == weak["comm_method"] == "no_sync_difference"
+    assert max(strong["step_ms"]["comm"], weak["step_ms"]["comm"]) > 0
     for r in doc["runs"]:
         parts = sum(r["step_ms"][k] for k in ("data", "forward_backward", "comm", "optimizer"))
         assert parts == pytest.approx(r["step_ms"]["step"], rel=0.5)  # medians of parts ≈ median of steps

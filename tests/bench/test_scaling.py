@@ -8,7 +8,6 @@ import pytest
 
 from harflow.bench import scaling
 from harflow.bench.batchsize import classify
-from harflow.bench.worker import _union
 from tests.bench.conftest import make_run
 
 
@@ -69,12 +68,6 @@ def test_comm_fraction_and_regime() -> None:
     assert scaling.regime(0.6) == "communication-bound"
 
 
-def test_union_of_allreduce_intervals() -> None:
-    assert _union([(0, 1), (0.5, 2), (3, 4)]) == pytest.approx(3.0)
-    assert _union([(0, 4), (1, 2)]) == pytest.approx(4.0)
-    assert _union([]) == 0.0
-
-
 def test_batch_size_regimes() -> None:
     batches = [32, 64, 128, 256, 512, 1024]
     steps = [1000, 500, 260, 180, 170, None]
@@ -98,7 +91,7 @@ def _rank(rank: int, world: int, compute_s: float, comm_s: float = 0.002) -> dic
         "model_config": {},
         "backend": "gloo",
         "threads": 1,
-        "comm_method": "ddp_comm_hook",
+        "comm_method": "no_sync_difference",
         "peak_mem_mb": 400.0,
         "peak_mem_kind": "max_rss",
         "flops_per_sample": 9e6,

@@ -7,11 +7,12 @@ Step-time breakdown, measured per step (the device is synchronized at each bound
 
 * ``data``: index the training windows, augment, move to the device;
 * ``forward_backward``: forward, loss and backward, minus the gradient communication below;
-* ``comm``: gradient all-reduce. DDP on CPU: a DDP communication hook records when each bucket's
-  all-reduce is launched and when it completes; the union of those intervals is the communication time
-  (time it overlaps with backward counts as communication). DDP on CUDA: NCCL completes asynchronously, so
-  comm = median synced backward − median backward under ``no_sync`` from a calibration phase after the timed
-  steps. Horovod: the wait in ``optimizer.synchronize()``;
+* ``comm``: gradient all-reduce, as exposed in the step. DDP: comm = median synced backward − median
+  backward under ``no_sync`` from a calibration phase after the timed steps, so the measured DDP is exactly
+  the trainer's (built-in C++ all-reduce, no hook). An earlier timing comm hook returned ``fut.then(python
+  callback)``; gloo threads then needed the GIL, which at interpreter exit aborted a rank now and then
+  (SIGABRT, "terminate called without an active exception"), more often with ranks pinned to one CPU each.
+  Horovod: the wait in ``optimizer.synchronize()``;
 * ``optimizer``: gradient clipping and the AdamW step.
 
     torchrun --standalone --nproc-per-node 2 -m harflow.bench.worker \\
@@ -33,7 +34,6 @@ from statistics import median
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import BatchSampler
@@ -46,42 +46,6 @@ from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError, make_engine
 from harflow.train.trainer import IndexSampler, load_data, set_threads
-
-
-def _union(intervals: list[tuple[float, float]]) -> float:
-    total, end = 0.0, -float("inf")
-    for a, b in sorted(intervals):
-        if b <= end:
-            continue
-        total += b - max(a, end)
-        end = b
-    return total
-
-
-class CommTimer:
-    """DDP communication hook: averages gradients like the default hook and records each all-reduce's span."""
-
-    def __init__(self, world: int) -> None:
-        self.world = world
-        self.intervals: list[tuple[float, float]] = []
-
-    # no annotations: DDP inspects them and rejects the string form `from __future__` produces
-    def hook(self, state, bucket):
-        buf = bucket.buffer()
-        buf.div_(self.world)
-        t0 = time.perf_counter()
-        fut = dist.all_reduce(buf, async_op=True).get_future()
-
-        def done(f: torch.futures.Future) -> torch.Tensor:
-            self.intervals.append((t0, time.perf_counter()))
-            return f.value()[0]
-
-        return fut.then(done)
-
-    def take(self) -> float:
-        s = _union(self.intervals)
-        self.intervals = []
-        return s
 
 
 def _batches(n: int, world: int, rank: int, seed: int, micro: int) -> Iterator[list[int]]:
@@ -133,7 +97,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         progress=False,
         seed=a.seed,
     )
-    with make_engine(cfg.engine, cfg.device, cfg.backend) as engine:  # see Engine.__exit__
+    with make_engine(cfg.engine, cfg.device, cfg.backend, cfg.threads) as engine:  # see Engine.__exit__
         return _run(a, cfg, engine)
 
 
@@ -153,15 +117,9 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
     raw = build_model(cfg.model, X.shape[2], len(data.label_map.names), X.shape[1], cfg.model_config)
     flops_per_sample = train_flops_per_sample(raw, X.shape[1], X.shape[2])
     model = engine.wrap_model(raw)
-    timer: CommTimer | None = None
     method = "none (1 worker)"
     if isinstance(model, nn.parallel.DistributedDataParallel):
-        if dev.type == "cpu":
-            timer = CommTimer(world)
-            model.register_comm_hook(None, timer.hook)
-            method = "ddp_comm_hook"
-        else:
-            method = "no_sync_difference"
+        method = "no_sync_difference"
     elif engine.name == "horovod" and world > 1:
         method = "horovod_synchronize"
     opt = torch.optim.AdamW(raw.parameters(), lr=1e-3)
@@ -202,7 +160,7 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
         else:
             opt.step()
         t3 = _sync(dev)
-        comm = timer.take() if timer else hv_wait
+        comm = hv_wait
         fb = (t2 - t1) - hv_wait
         return {"step": t3 - t0, "data": t1 - t0, "fwd_bwd": fb, "comm": comm, "optimizer": t3 - t2}
 
@@ -241,6 +199,7 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
         "flops_per_sample": flops_per_sample,
         "comm_method": method,
         "malloc_tuned": malloc_tuned(),
+        "cpu_placement": engine.placement,
         "peak_mem_mb": peak,
         "peak_mem_kind": mem_kind,
         "steps": steps,

@@ -259,11 +259,11 @@ class Writer:
             deadline = loop.time() + self.wait_s
             while n < self.max_rows:
                 try:
-                    nxt = (
-                        self.queue.get_nowait()
-                        if loop.time() >= deadline
-                        else await asyncio.wait_for(self.queue.get(), deadline - loop.time())
-                    )
+                    if loop.time() >= deadline:
+                        nxt = self.queue.get_nowait()
+                    else:  # asyncio.timeout rather than wait_for: no Task per queued write
+                        async with asyncio.timeout_at(deadline):
+                            nxt = await self.queue.get()
                 except (TimeoutError, asyncio.QueueEmpty):
                     break
                 if nxt is None:

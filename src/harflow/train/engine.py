@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from harflow.train import placement
+
 
 class LaunchError(RuntimeError):
     """The requested launch cannot work (bad engine, NCCL without CUDA, …)."""
@@ -45,7 +47,13 @@ class Engine:
 
     name = "ddp"
 
-    def __init__(self, device: str = "auto", backend: str = "auto", timeout_s: float = 300) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        backend: str = "auto",
+        timeout_s: float = 300,
+        threads: int | None = None,
+    ) -> None:
         self.rank = _env_int("RANK", 0)
         self.world_size = _env_int("WORLD_SIZE", 1)
         self.local_rank = _env_int("LOCAL_RANK", 0)
@@ -61,12 +69,22 @@ class Engine:
             raise LaunchError("backend nccl needs CUDA devices; use gloo (the default on CPU)")
         self.backend = backend
         self.distributed = self.world_size > 1
+        self.node_cores = usable_cores()  # before pinning narrows this process's share
+        self.placement: dict[str, Any] = {}
+        tune = self.distributed and dev.type == "cpu" and placement.enabled()
+        if tune:  # before the process group starts its threads, so they inherit the CPUs
+            cpus = placement.pin_local_rank(self.local_rank, self.local_world_size, threads)
+            self.placement["cpus"] = cpus
+        before = placement.thread_ids()
         if self.distributed and not dist.is_initialized():
             dist.init_process_group(
                 backend,
                 timeout=datetime.timedelta(seconds=timeout_s),
                 device_id=dev if dev.type == "cuda" else None,
             )
+        if tune:
+            new = placement.thread_ids() - before
+            self.placement["short_slice_threads"] = placement.request_short_slice(new)
 
     @property
     def is_main(self) -> bool:
@@ -132,11 +150,12 @@ class Engine:
     def __exit__(self, exc_type, exc, tb) -> None:
         """On success, a barrier before shutting down; always shut down.
 
-        A gloo worker thread may still be releasing the last collective's objects (a DDP comm hook's Python
-        callback, tensors whose Python objects are gone), which takes the GIL. If the process reaches
-        interpreter finalization first, Python ends that thread mid-unwind and C++ aborts (SIGABRT, "terminate
-        called without an active exception": about 1 bench run in 25, core dump analysed; once in a 2-node
-        training run in CI). The barrier waits without the GIL until every rank is here, letting it finish.
+        A gloo worker thread may still be releasing the last collective's objects (tensors whose Python
+        objects are gone; a Python comm-hook callback, which the bench used to register), which takes the
+        GIL. If the process reaches interpreter finalization first, Python ends that thread mid-unwind and
+        C++ aborts (SIGABRT, "terminate called without an active exception": about 1 bench run in 25, core
+        dump analysed; once in a 2-node training run in CI). The barrier waits without the GIL until every
+        rank is here, letting it finish.
         Not on an error: a failing rank must not make the others wait."""
         try:
             if exc_type is None:
@@ -150,7 +169,13 @@ class HorovodEngine(Engine):
 
     name = "horovod"
 
-    def __init__(self, device: str = "auto", backend: str = "auto", timeout_s: float = 300) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        backend: str = "auto",
+        timeout_s: float = 300,
+        threads: int | None = None,
+    ) -> None:
         try:
             import horovod.torch as hvd
         except ImportError as e:
@@ -168,6 +193,8 @@ class HorovodEngine(Engine):
         self.device = dev
         self.backend = "horovod"
         self.distributed = self.world_size > 1
+        self.node_cores = usable_cores()
+        self.placement = {}
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         model.to(self.device)
@@ -215,9 +242,12 @@ class HorovodEngine(Engine):
         self.hvd.shutdown()
 
 
-def make_engine(engine: str, device: str = "auto", backend: str = "auto") -> Engine:
+def make_engine(
+    engine: str, device: str = "auto", backend: str = "auto", threads: int | None = None
+) -> Engine:
+    """``threads``: an explicit per-process thread count (no pinning when it exceeds a rank's CPU share)."""
     if engine == "ddp":
-        return Engine(device, backend)
+        return Engine(device, backend, threads=threads)
     if engine == "horovod":
-        return HorovodEngine(device, backend)
+        return HorovodEngine(device, backend, threads=threads)
     raise LaunchError(f"unknown engine {engine!r}; choose ddp or horovod")

@@ -36,7 +36,7 @@ from harflow.models.registry import model_config
 from harflow.train import checkpoint
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
-from harflow.train.engine import Engine, LaunchError, make_engine, usable_cores
+from harflow.train.engine import Engine, LaunchError, make_engine
 from harflow.train.metrics import classification_metrics
 
 log = logging.getLogger("harflow.train")
@@ -52,7 +52,7 @@ def set_threads(cfg: TrainConfig, engine: Engine) -> int:
     """Cores ÷ processes on this node: oversubscribing collapses gloo training throughput. Also fixes glibc's
     malloc thresholds (see :mod:`harflow.memory`): per-step buffers are reused instead of page-faulted in."""
     tune_malloc()
-    n = cfg.threads or max(1, usable_cores() // max(1, engine.local_world_size))
+    n = cfg.threads or max(1, engine.node_cores // max(1, engine.local_world_size))
     torch.set_num_threads(n)
     return n
 
@@ -166,7 +166,7 @@ def train(cfg: TrainConfig) -> dict[str, Any] | None:
     """Run training; returns the final metrics dict on rank 0 (None on other ranks)."""
     if cfg.batch_size < 1 or cfg.accum_steps < 1:
         raise LaunchError("--batch-size and --accum-steps must be positive")
-    with make_engine(cfg.engine, cfg.device, cfg.backend) as engine:  # see Engine.__exit__
+    with make_engine(cfg.engine, cfg.device, cfg.backend, cfg.threads) as engine:  # see Engine.__exit__
         return _train(cfg, engine)
 
 
@@ -224,6 +224,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     if state.epoch == 0:
         torch.manual_seed(cfg.seed * 1000 + rank + 1)
 
+    placements = engine.all_gather_object(engine.placement)  # every rank's CPUs, for the record
     if main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(
@@ -234,6 +235,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
                     "engine": engine.name,
                     "backend": engine.backend,
                     "threads_per_process": threads,
+                    "cpu_placement": placements,
                     "per_worker_batch": micro * cfg.accum_steps,
                     "effective_lr": lr,
                     "window": data.spec.to_dict(),
