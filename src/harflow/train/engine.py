@@ -165,17 +165,12 @@ class Engine:
 
 
 class HorovodEngine(Engine):
-    """Horovod (the seed paper's engine): ring all-reduce via ``hvd.DistributedOptimizer``."""
+    """Horovod (the seed paper's engine): ring all-reduce via ``hvd.DistributedOptimizer``. No CPU placement:
+    horovodrun's ranks run where it starts them."""
 
     name = "horovod"
 
-    def __init__(
-        self,
-        device: str = "auto",
-        backend: str = "auto",
-        timeout_s: float = 300,
-        threads: int | None = None,
-    ) -> None:
+    def __init__(self, device: str = "auto", backend: str = "auto", timeout_s: float = 300) -> None:
         try:
             import horovod.torch as hvd
         except ImportError as e:
@@ -245,9 +240,10 @@ class HorovodEngine(Engine):
 def make_engine(
     engine: str, device: str = "auto", backend: str = "auto", threads: int | None = None
 ) -> Engine:
-    """``threads``: an explicit per-process thread count (no pinning when it exceeds a rank's CPU share)."""
+    """``threads``: an explicit per-process thread count (DDP on CPU does not pin ranks when it exceeds a
+    rank's CPU share)."""
     if engine == "ddp":
         return Engine(device, backend, threads=threads)
     if engine == "horovod":
-        return HorovodEngine(device, backend, threads=threads)
+        return HorovodEngine(device, backend)
     raise LaunchError(f"unknown engine {engine!r}; choose ddp or horovod")
