@@ -75,7 +75,7 @@ class Engine:
         if tune:  # before the process group starts its threads, so they inherit the CPUs
             cpus = placement.pin_local_rank(self.local_rank, self.local_world_size, threads)
             self.placement["cpus"] = cpus
-        before = placement.thread_ids()
+        before = placement.thread_ids() if tune else set()
         if self.distributed and not dist.is_initialized():
             dist.init_process_group(
                 backend,
