@@ -46,6 +46,10 @@ def test_tiny_real_train_bench_1_and_2_workers(tmp_path: Path) -> None:
     # the all-reduce's cost was measured (synced − no_sync backward) on 2 workers, and not at all on 1
     assert base["comm_fraction"] == 0 and base["step_ms"]["comm"] == 0
     assert strong["comm_method"] == weak["comm_method"] == "no_sync_difference"
+    if len(os.sched_getaffinity(0)) >= 2:  # DDP ranks pinned apart; independent workers not pinned
+        cpus = [p["cpus"] for p in weak["cpu_placement"]]
+        assert all(cpus) and not set(cpus[0]) & set(cpus[1]), cpus
+        assert ind["cpu_placement"] == [{}, {}]
     assert max(strong["step_ms"]["comm"], weak["step_ms"]["comm"]) > 0
     for r in doc["runs"]:
         parts = sum(r["step_ms"][k] for k in ("data", "forward_backward", "comm", "optimizer"))

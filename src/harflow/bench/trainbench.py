@@ -117,6 +117,7 @@ def aggregate(ranks: list[dict[str, Any]], cfg: dict[str, Any]) -> dict[str, Any
         "comm_fraction": scaling.comm_fraction(phases["comm"], med_step),
         "comm_method": r0["comm_method"],
         "malloc_tuned": all(r.get("malloc_tuned", False) for r in ranks),
+        "cpu_placement": [r.get("cpu_placement", {}) for r in ranks],
         "peak_mem_mb": max(r["peak_mem_mb"] for r in ranks),
         "peak_mem_kind": r0["peak_mem_kind"],
         "model_flops_per_sample": r0["flops_per_sample"],
@@ -150,6 +151,7 @@ def aggregate_independent(workers: list[dict[str, Any]], cfg: dict[str, Any]) ->
             "peak_mem_mb": max(r["peak_mem_mb"] for r in one),
             "model_flops_per_s": one[0]["model_flops_per_sample"] * sps,
             "rank_compute_ms": compute,
+            "cpu_placement": [r["cpu_placement"][0] for r in one],
             "compute_imbalance": _imbalance(compute),
             "step_s_all": one[0]["step_s_all"],
         }
