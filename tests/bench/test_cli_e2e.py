@@ -49,6 +49,8 @@ def test_tiny_real_train_bench_1_and_2_workers(tmp_path: Path) -> None:
     if len(os.sched_getaffinity(0)) >= 2:  # DDP ranks pinned apart; independent workers not pinned
         cpus = [p["cpus"] for p in weak["cpu_placement"]]
         assert all(cpus) and not set(cpus[0]) & set(cpus[1]), cpus
+        for p in weak["cpu_placement"]:  # comm threads ahead of compute (see harflow.train.placement)
+            assert p["compute_thread"] == "idle" and p["comm_threads_batch"] > 0, p
         assert ind["cpu_placement"] == [{}, {}]
     assert max(strong["step_ms"]["comm"], weak["step_ms"]["comm"]) > 0
     for r in doc["runs"]:

@@ -64,6 +64,7 @@ def test_ddp_two_processes_equal_one_process_same_global_batch(tmp_path):
     if len(os.sched_getaffinity(0)) >= 2:  # each rank pinned to its own share of the CPUs (see placement.py)
         cpus = [p["cpus"] for p in cfg["cpu_placement"]]
         assert all(cpus) and not set(cpus[0]) & set(cpus[1]), cpus
+        assert all(p["compute_thread"] == "idle" for p in cfg["cpu_placement"]), cfg["cpu_placement"]
     p1, p2 = _params(tmp_path / "one"), _params(tmp_path / "two")
     for k in p1:
         torch.testing.assert_close(p2[k], p1[k], atol=2e-5, rtol=1e-4, msg=f"parameter {k} diverged")

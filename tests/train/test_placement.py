@@ -1,4 +1,4 @@
-"""CPU placement of data-parallel ranks: pinning a local rank to its share, short slices for comm threads."""
+"""CPU placement of data-parallel ranks: pinning a local rank to its share, comm threads ahead of compute."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -55,27 +54,33 @@ def test_placement_can_be_switched_off(monkeypatch):
     assert placement.enabled()
 
 
-def test_short_slice_is_set_on_the_given_threads_only_and_keeps_their_nice():
-    if placement.current_slice_ns(threading.get_native_id()) in (None, 0):
-        pytest.skip("this kernel reports no EEVDF slice (custom slices need Linux >= 6.12)")
-    main_before = placement.current_slice_ns(threading.get_native_id())
-    ready, stop, box = threading.Event(), threading.Event(), {}
+PRIORITIZE = """
+import json, os, threading
+from harflow.train import placement
+stop = threading.Event()
+t = threading.Thread(target=stop.wait, args=(10,), daemon=True); t.start()
+gone = threading.Thread(target=lambda: None); gone.start(); gone.join()  # a thread id that has exited
+before = os.sched_getscheduler(0)
+got = placement.prioritize_communication({tids})
+out = {{"got": got, "before": before, "main": os.sched_getscheduler(0),
+       "comm": os.sched_getscheduler(t.native_id)}}
+placement.restore_compute_thread()
+out["restored"] = os.sched_getscheduler(0)
+stop.set()
+print(json.dumps(out))
+"""
 
-    def worker() -> None:
-        box["tid"] = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, box["tid"], 3)  # raising one's own nice needs no privilege
-        ready.set()
-        stop.wait(10)
 
-    t = threading.Thread(target=worker, daemon=True)
-    t.start()
-    ready.wait(5)
-    try:
-        assert placement.current_slice_ns(box["tid"]) != placement.COMM_SLICE_NS
-        assert placement.request_short_slice({box["tid"]}) == 1
-        assert placement.current_slice_ns(box["tid"]) == placement.COMM_SLICE_NS
-        assert os.getpriority(os.PRIO_PROCESS, box["tid"]) == 3
-        assert placement.current_slice_ns(threading.get_native_id()) == main_before
-    finally:
-        stop.set()
-        t.join()
+def test_comm_threads_preempt_the_compute_thread_but_not_each_other():
+    r = _in_child(PRIORITIZE.format(tids="{t.native_id, gone.native_id}"))
+    assert r["before"] == os.SCHED_OTHER
+    assert r["got"] == {"comm_threads_batch": 1, "compute_thread": "idle"}  # the exited thread is skipped
+    assert r["comm"] == os.SCHED_BATCH  # woken, it never preempts another comm thread ...
+    assert r["main"] == os.SCHED_IDLE  # ... but always the compute thread
+    assert r["restored"] == os.SCHED_OTHER  # after the process group, back to normal
+
+
+def test_compute_thread_stays_normal_when_no_comm_thread_changed():
+    r = _in_child(PRIORITIZE.format(tids="{gone.native_id}"))
+    assert r["got"] == {"comm_threads_batch": 0, "compute_thread": "normal"}
+    assert r["main"] == os.SCHED_OTHER and r["comm"] == os.SCHED_OTHER

@@ -84,7 +84,8 @@ class Engine:
             )
         if tune:
             new = placement.thread_ids() - before
-            self.placement["short_slice_threads"] = placement.request_short_slice(new)
+            if self.placement["cpus"]:  # only a rank with CPUs of its own (see placement.py)
+                self.placement.update(placement.prioritize_communication(new))
 
     @property
     def is_main(self) -> bool:
@@ -143,6 +144,7 @@ class Engine:
     def shutdown(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
+        placement.restore_compute_thread()
 
     def __enter__(self) -> Engine:
         return self

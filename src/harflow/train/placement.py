@@ -1,29 +1,38 @@
 """Where data-parallel ranks run on a CPU node: each local rank on its own cores, and the process group's
-communication threads marked latency-sensitive.
+communication threads ahead of the compute thread on them.
 
-Why (measured on the 2-vCPU VM this project is developed on, `results/train-cpu-host-1thread.json`): a DDP
-step waits for gloo's threads at the gradient all-reduce. Woken while the rank's own compute thread is still
-running, such a thread waited for the kernel's next scheduler tick (4 ms at ``HZ=250``) about half the time
-(``perf sched``: gloo_tcp_loop woken, run 3.3 ms later at the tick). Steps came in two sizes, ~32 ms and
-~36 ms, where the computation alone takes ~31 ms. Two changes remove the wait:
+Why (measured on the 2-vCPU VM this project is developed on, ``perf sched`` and ``perf record``): a DDP step
+waits for gloo's threads at the gradient all-reduce, and the waits came in whole scheduler ticks (4 ms at
+``HZ=250``): steps of ~32 or ~36 ms where the computation alone takes ~30 ms.
 
-- pinning rank *i* to its share of the CPUs keeps the two ranks (and their gloo threads) from landing on
-  one core while the other idles;
-- a short EEVDF slice request (``sched_setattr`` ``sched_runtime``, Linux ≥ 6.12) on the threads
-  ``init_process_group`` created lets them preempt the compute thread when woken, instead of at the tick.
+- Woken while the rank's compute thread was running, gloo_tcp_loop waited for the next tick.
+- Woken while one of the rank's own pt_gloo_runloop threads was running, it preempted that thread. When
+  the preempted thread held the connection's lock, gloo's loop skips the event and polls again (a
+  ``try_lock`` in ``Pair::handleEvents``): it spun in ``epoll_wait`` until the tick let the lock holder
+  back on the CPU, while the peer rank's CPU sat idle.
 
-Both are hints: where the kernel or platform lacks them nothing changes. ``HARFLOW_CPU_PLACEMENT=0`` turns
-both off.
+So on a rank with CPUs of its own:
+
+- pinning rank *i* to its share of the CPUs keeps the ranks (and their gloo threads) apart;
+- the threads ``init_process_group`` created become SCHED_BATCH: a woken BATCH thread never preempts
+  another thread, so it cannot preempt a lock holder;
+- the compute thread (the caller) becomes SCHED_IDLE, which the kernel preempts for any woken non-idle
+  thread at once: the comm threads still get the CPU without waiting for the tick.
+
+Real-time priorities get the same order but are unsafe: with the runloop threads above the loop thread,
+a run livelocked at once (a runloop thread spinning for the loop thread it had preempted).
+``HARFLOW_CPU_PLACEMENT=0`` turns all of it off.
+
+Measured: `harflow bench train --nproc 1,2 --threads 1 --scaling weak --steps 40 --repeat 5`, 5 runs
+alternating with the previous scheme (a 0.1 ms EEVDF slice for the comm threads, everything else normal):
+2 × 1 speedup median 1.87× (1.85–1.94, all five ≥ 1.8×) against 1.79× (1.68–1.84); this scheme won all 5
+pairs.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import platform
-
-COMM_SLICE_NS = 100_000  # 0.1 ms, the smallest slice the kernel accepts
-_SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}
+from typing import Any
 
 
 def enabled() -> bool:
@@ -58,50 +67,36 @@ def pin_local_rank(local_rank: int, local_world: int, threads: int | None = None
     return mine
 
 
-class _SchedAttr(ctypes.Structure):
-    _fields_ = [
-        ("size", ctypes.c_uint32),
-        ("sched_policy", ctypes.c_uint32),
-        ("sched_flags", ctypes.c_uint64),
-        ("sched_nice", ctypes.c_int32),
-        ("sched_priority", ctypes.c_uint32),
-        ("sched_runtime", ctypes.c_uint64),
-        ("sched_deadline", ctypes.c_uint64),
-        ("sched_period", ctypes.c_uint64),
-        ("sched_util_min", ctypes.c_uint32),
-        ("sched_util_max", ctypes.c_uint32),
-    ]
+def prioritize_communication(comm_tids: set[int]) -> dict[str, Any]:
+    """Let the process group's threads take the CPU from the compute thread (the caller) the moment they
+    wake, and never from each other: comm threads become SCHED_BATCH, the caller SCHED_IDLE.
 
-
-def request_short_slice(tids: set[int], slice_ns: int = COMM_SLICE_NS) -> int:
-    """Ask for an EEVDF slice of ``slice_ns`` on these threads (policy SCHED_OTHER, nice kept). Returns how
-    many threads took it; 0 where the call is unavailable."""
-    nr = _SCHED_SETATTR.get(platform.machine())
-    if nr is None or not tids:
-        return 0
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return 0
+    Call only on a rank pinned to its own CPUs, where the caller competes with little but its own comm
+    threads (an unpinned SCHED_IDLE thread would lose its CPU to any other process). The caller stays
+    normal when no comm thread could be changed: SCHED_IDLE alone lets the comm threads preempt one
+    another again. Returns what was done, for the run's record."""
     done = 0
-    for tid in tids:
+    for tid in comm_tids:
         try:
-            nice = os.getpriority(os.PRIO_PROCESS, tid)
-        except OSError:
-            continue  # the thread has exited
-        attr = _SchedAttr(size=ctypes.sizeof(_SchedAttr), sched_nice=nice, sched_runtime=slice_ns)
-        if libc.syscall(nr, tid, ctypes.byref(attr), 0) == 0:
+            os.sched_setscheduler(tid, os.SCHED_BATCH, os.sched_param(0))
             done += 1
-    return done
+        except (OSError, AttributeError):
+            continue  # the thread has exited, or the platform has no such policy
+    compute = "normal"
+    if done:
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            compute = "idle"
+        except (OSError, AttributeError):
+            pass
+    return {"comm_threads_batch": done, "compute_thread": compute}
 
 
-def current_slice_ns(tid: int) -> int | None:
-    """The slice a thread runs with (``sched_getattr``), for tests and reports; None where unavailable."""
-    nr = {"x86_64": 315, "aarch64": 275}.get(platform.machine())
-    if nr is None:
-        return None
-    libc = ctypes.CDLL(None, use_errno=True)
-    attr = _SchedAttr()
-    if libc.syscall(nr, tid, ctypes.byref(attr), ctypes.sizeof(_SchedAttr), 0) != 0:
-        return None
-    return int(attr.sched_runtime)
+def restore_compute_thread() -> None:
+    """Back to SCHED_OTHER once the process group is gone (best effort: work after training, such as
+    writing results, must not run at idle priority)."""
+    try:
+        if os.sched_getscheduler(0) == os.SCHED_IDLE:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except (OSError, AttributeError):
+        pass
