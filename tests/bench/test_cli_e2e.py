@@ -188,6 +188,8 @@ def test_horovod_engine(tmp_path: Path) -> None:
     runs = {r["nproc"]: r for r in schema.load(out)["runs"]}
     assert runs[2]["engine"] == "horovod" and runs[2]["comm_method"] == "horovod_synchronize"
     assert runs[2]["speedup"] is not None
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert all(p["compute_thread"] == "idle" for p in runs[2]["cpu_placement"]), runs[2]["cpu_placement"]
 
 
 @pytest.mark.heavy

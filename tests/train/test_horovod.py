@@ -57,3 +57,7 @@ def test_horovod_matches_ddp_accuracy_band(tmp_path):
     assert abs(mh["test"]["accuracy"] - md["test"]["accuracy"]) <= 0.05, (mh["test"], md["test"])
     snap = (tmp_path / "hvd" / "snapshot.pt").stat().st_size
     assert snap > 0
+    if len(os.sched_getaffinity(0)) >= 2:  # Horovod's ranks get DDP's placement (harflow.train.placement)
+        places = json.loads((tmp_path / "hvd" / "config.json").read_text())["cpu_placement"]
+        assert not set(places[0]["cpus"]) & set(places[1]["cpus"]), places
+        assert all(p["compute_thread"] == "idle" and p["comm_threads_batch"] > 0 for p in places), places

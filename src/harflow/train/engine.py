@@ -72,9 +72,6 @@ class Engine:
         self.node_cores = usable_cores()  # before pinning narrows this process's share
         self.placement: dict[str, Any] = {}
         tune = self.distributed and dev.type == "cpu" and placement.enabled()
-        if tune:  # before the process group starts its threads, so they inherit the CPUs
-            cpus = placement.pin_local_rank(self.local_rank, self.local_world_size, threads)
-            self.placement["cpus"] = cpus
         before = placement.thread_ids() if tune else set()
         if self.distributed and not dist.is_initialized():
             dist.init_process_group(
@@ -82,10 +79,9 @@ class Engine:
                 timeout=datetime.timedelta(seconds=timeout_s),
                 device_id=dev if dev.type == "cuda" else None,
             )
-        if tune:
+        if tune:  # the process group's threads exist now: they are pinned and prioritized with the rest
             new = placement.thread_ids() - before
-            if self.placement["cpus"]:  # only a rank with CPUs of its own (see placement.py)
-                self.placement.update(placement.prioritize_communication(new))
+            self.placement = placement.place(self.local_rank, self.local_world_size, threads, new)
 
     @property
     def is_main(self) -> bool:
@@ -167,18 +163,27 @@ class Engine:
 
 
 class HorovodEngine(Engine):
-    """Horovod (the seed paper's engine): ring all-reduce via ``hvd.DistributedOptimizer``. No CPU placement:
-    horovodrun's ranks run where it starts them."""
+    """Horovod (the seed paper's engine): ring all-reduce via ``hvd.DistributedOptimizer``. On CPU its ranks
+    get the same placement as DDP's (:mod:`harflow.train.placement`), applied to the threads ``hvd.init``
+    starts (background loop and gloo)."""
 
     name = "horovod"
 
-    def __init__(self, device: str = "auto", backend: str = "auto", timeout_s: float = 300) -> None:
+    def __init__(
+        self,
+        device: str = "auto",
+        backend: str = "auto",
+        timeout_s: float = 300,
+        threads: int | None = None,
+    ) -> None:
         try:
             import horovod.torch as hvd
         except ImportError as e:
             raise LaunchError(
                 f"--engine horovod needs Horovod built against this torch (`make horovod`): {e}"
             ) from e
+        tune = placement.enabled() and resolve_device(device).type == "cpu"
+        before = placement.thread_ids() if tune else set()
         hvd.init()
         self.hvd = hvd
         self.rank, self.world_size = hvd.rank(), hvd.size()
@@ -190,8 +195,11 @@ class HorovodEngine(Engine):
         self.device = dev
         self.backend = "horovod"
         self.distributed = self.world_size > 1
-        self.node_cores = usable_cores()
+        self.node_cores = usable_cores()  # before pinning narrows this process's share
         self.placement = {}
+        if tune and self.distributed:
+            new = placement.thread_ids() - before
+            self.placement = placement.place(self.local_rank, self.local_world_size, threads, new)
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         model.to(self.device)
@@ -237,15 +245,16 @@ class HorovodEngine(Engine):
 
     def shutdown(self) -> None:
         self.hvd.shutdown()
+        placement.restore_compute_thread()
 
 
 def make_engine(
     engine: str, device: str = "auto", backend: str = "auto", threads: int | None = None
 ) -> Engine:
-    """``threads``: an explicit per-process thread count (DDP on CPU does not pin ranks when it exceeds a
-    rank's CPU share)."""
+    """``threads``: an explicit per-process thread count (on CPU no rank is pinned when it exceeds a rank's
+    CPU share)."""
     if engine == "ddp":
         return Engine(device, backend, threads=threads)
     if engine == "horovod":
-        return HorovodEngine(device, backend)
+        return HorovodEngine(device, backend, threads=threads)
     raise LaunchError(f"unknown engine {engine!r}; choose ddp or horovod")

@@ -14,8 +14,8 @@ waits for gloo's threads at the gradient all-reduce, and the waits came in whole
 So on a rank with CPUs of its own:
 
 - pinning rank *i* to its share of the CPUs keeps the ranks (and their gloo threads) apart;
-- the threads ``init_process_group`` created become SCHED_BATCH: a woken BATCH thread never preempts
-  another thread, so it cannot preempt a lock holder;
+- the threads ``init_process_group`` (or ``hvd.init``) created become SCHED_BATCH: a woken BATCH thread
+  never preempts another thread, so it cannot preempt a lock holder;
 - the compute thread (the caller) becomes SCHED_IDLE, which the kernel preempts for any woken non-idle
   thread at once: the comm threads still get the CPU without waiting for the tick.
 
@@ -90,6 +90,16 @@ def prioritize_communication(comm_tids: set[int]) -> dict[str, Any]:
         except (OSError, AttributeError):
             pass
     return {"comm_threads_batch": done, "compute_thread": compute}
+
+
+def place(local_rank: int, local_world: int, threads: int | None, comm_tids: set[int]) -> dict[str, Any]:
+    """Pin this rank (every thread, including the comm threads just started) to its share of the CPUs, and
+    if that worked put ``comm_tids`` ahead of the compute thread. Returns the run's record of it."""
+    cpus = pin_local_rank(local_rank, local_world, threads)
+    record: dict[str, Any] = {"cpus": cpus}
+    if cpus:  # only a rank with CPUs of its own (see prioritize_communication)
+        record.update(prioritize_communication(comm_tids))
+    return record
 
 
 def restore_compute_thread() -> None:
