@@ -39,8 +39,7 @@ class Predictor:
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> Predictor:
         """From a run directory (its ``model.pt``) or a checkpoint file."""
-        path = Path(run_dir)
-        path = path / "model.pt" if path.is_dir() else path
+        path = checkpoint.resolve(run_dir)
         return cls(checkpoint.load(path), device, str(path.parent))
 
     @torch.no_grad()

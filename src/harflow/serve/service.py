@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +18,7 @@ from harflow.serve.changes import TransitionModel, load_or_learn
 from harflow.serve.metrics import Metrics
 from harflow.serve.settings import Settings
 from harflow.serve.store import Store, Writer
+from harflow.train import checkpoint
 
 log = logging.getLogger("harflow.serve")
 
@@ -28,8 +28,7 @@ class Model:
 
     def __init__(self, run_dir: str, backend: str, threads: int, max_batch: int = 64) -> None:
         self.pred = Predictor.load(run_dir)
-        path = Path(run_dir) / "model.pt" if Path(run_dir).is_dir() else Path(run_dir)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
+        digest = hashlib.sha256(checkpoint.resolve(run_dir).read_bytes()).hexdigest()[:10]
         self.version = f"{self.pred.version}#{digest}"
         self.labels = list(self.pred.labels)
         self.spec = self.pred.spec

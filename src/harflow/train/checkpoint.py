@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 FORMAT = "harflow.checkpoint/1"
+MODEL_FILE = "model.pt"
 
 
 class CheckpointError(RuntimeError):
@@ -40,10 +41,15 @@ def save_atomic(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
             os.unlink(tmp)
 
 
-def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """A run's checkpoint: ``path/model.pt`` for a run directory, else ``path`` itself (the one place that
+    knows the file name; training, evaluation and serving all resolve through it)."""
     path = Path(path)
-    if path.is_dir():
-        path = path / "model.pt"
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+def load(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = resolve(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no checkpoint there (train one with `harflow train --out DIR`)")
     try:

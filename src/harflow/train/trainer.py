@@ -329,7 +329,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
                 snap = _model_snapshot(cfg, data, best_state, len(names))
                 checkpoint.save_atomic(
                     {**snap, "optimizer_state": opt.state_dict(), "epoch": epoch, "best_metric": score},
-                    out / "model.pt",
+                    out / checkpoint.MODEL_FILE,
                 )
             if state.epoch % cfg.snapshot_every == 0 or state.epoch == cfg.epochs:
                 checkpoint.save_atomic(
