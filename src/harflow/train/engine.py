@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -69,17 +69,27 @@ class Engine:
             raise LaunchError("backend nccl needs CUDA devices; use gloo (the default on CPU)")
         self.backend = backend
         self.distributed = self.world_size > 1
+
+        def start() -> None:
+            if self.distributed and not dist.is_initialized():
+                dist.init_process_group(
+                    backend,
+                    timeout=datetime.timedelta(seconds=timeout_s),
+                    device_id=dev if dev.type == "cuda" else None,
+                )
+
+        self._start_group(start, dev.type == "cpu", threads)
+
+    def _start_group(self, start: Callable[[], None], cpu: bool, threads: int | None) -> None:
+        """Run ``start`` (which starts the process group and sets the rank fields), then on a multi-rank CPU
+        run pin this rank and put the threads the group started ahead of the compute thread
+        (:mod:`harflow.train.placement`)."""
         self.node_cores = usable_cores()  # before pinning narrows this process's share
-        self.placement: dict[str, Any] = {}
-        tune = self.distributed and dev.type == "cpu" and placement.enabled()
+        tune = cpu and placement.enabled()
         before = placement.thread_ids() if tune else set()
-        if self.distributed and not dist.is_initialized():
-            dist.init_process_group(
-                backend,
-                timeout=datetime.timedelta(seconds=timeout_s),
-                device_id=dev if dev.type == "cuda" else None,
-            )
-        if tune:  # the process group's threads exist now: they are pinned and prioritized with the rest
+        start()
+        self.placement: dict[str, Any] = {}
+        if tune and self.world_size > 1:
             new = placement.thread_ids() - before
             self.placement = placement.place(self.local_rank, self.local_world_size, threads, new)
 
@@ -182,24 +192,21 @@ class HorovodEngine(Engine):
             raise LaunchError(
                 f"--engine horovod needs Horovod built against this torch (`make horovod`): {e}"
             ) from e
-        tune = placement.enabled() and resolve_device(device).type == "cpu"
-        before = placement.thread_ids() if tune else set()
-        hvd.init()
         self.hvd = hvd
-        self.rank, self.world_size = hvd.rank(), hvd.size()
-        self.local_rank, self.local_world_size = hvd.local_rank(), hvd.local_size()
+
+        def start() -> None:
+            hvd.init()
+            self.rank, self.world_size = hvd.rank(), hvd.size()
+            self.local_rank, self.local_world_size = hvd.local_rank(), hvd.local_size()
+
         dev = resolve_device(device)
+        self._start_group(start, dev.type == "cpu", threads)
         if dev.type == "cuda":
             dev = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(dev)
         self.device = dev
         self.backend = "horovod"
         self.distributed = self.world_size > 1
-        self.node_cores = usable_cores()  # before pinning narrows this process's share
-        self.placement = {}
-        if tune and self.distributed:
-            new = placement.thread_ids() - before
-            self.placement = placement.place(self.local_rank, self.local_world_size, threads, new)
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
         model.to(self.device)
