@@ -114,3 +114,43 @@ def test_auto_backend_weighs_batch_1_and_max_batch():
     assert choose_backend([slow, lean], 4, 2, 64).name == "lean"
     # with batching off only batch 1 counts
     assert choose_backend([batched, lean], 4, 2, 1).name == "lean"
+
+
+def test_loadtest_compare_batching_sweeps_loads_and_reports_each_peak(tiny_run, tmp_path):
+    png = tmp_path / "peak.png"
+    res = json.loads(
+        run_harflow(
+            "loadtest",
+            "--serve-model",
+            str(tiny_run),
+            "--dry-run",
+            "--json",
+            "--subjects",
+            "2",
+            "--binary",
+            "--compare-batching",
+            "--speeds",
+            "5,10",
+            "--plot",
+            str(png),
+            timeout=600,
+        ).stdout
+    )
+    sweep = res["sweep"]
+    assert [(r["speed"], r["max_batch"]) for r in sweep] == [(5, 64), (5, 1), (10, 64), (10, 1)]
+    for mb, side in ((64, "batched"), (1, "unbatched")):
+        assert res[side]["max_batch"] == mb
+        assert res[side]["windows_per_s"] == max(r["windows_per_s"] for r in sweep if r["max_batch"] == mb)
+    assert res["speedup_windows_per_s"] == pytest.approx(
+        res["batched"]["windows_per_s"] / res["unbatched"]["windows_per_s"]
+    )
+    for r in sweep:  # two devices are far below either server's peak: everything offered is answered
+        assert r["errors"] == r["busy"] == r["dropped"] == 0 and r["offline_agreement"] == 1.0
+        assert r["windows_per_s"] == pytest.approx(r["offered_windows_per_s"], rel=0.1)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and res["plot"] == str(png)
+
+
+def test_loadtest_speeds_are_checked():
+    args = ("loadtest", "--serve-model", "x", "--compare-batching", "--speeds", "10,-1")
+    bad = run_harflow(*args, check=False)
+    assert bad.returncode == 2 and "--speeds needs one or more positive numbers" in bad.stderr

@@ -6,6 +6,8 @@ import argparse
 import json
 import os
 
+from harflow.serve.peak import parse_speeds
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("serve", help="run the real-time recognition service (FastAPI + uvicorn)")
@@ -53,7 +55,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     lt.add_argument(
         "--compare-batching",
         action="store_true",
-        help="with --serve-model: run with --max-batch (default 64), then 1; report the ratio",
+        help="with --serve-model: run with --max-batch (default 64) and with 1 at each of --speeds; report "
+        "each server's peak windows/s and their ratio",
+    )
+    lt.add_argument(
+        "--speeds",
+        type=parse_speeds,
+        default=None,
+        metavar="S1,S2,...",
+        help="with --compare-batching: replay speeds to sweep; a server's peak is its best windows/s over "
+        "them (default: --speed)",
+    )
+    lt.add_argument(
+        "--plot", default=None, metavar="PNG", help="with --compare-batching: answered vs offered plot"
     )
     lt.add_argument(
         "--closed-loop",

@@ -268,6 +268,7 @@ def summarize(
     first = min((min(d.chunk_sent.values()) for d in devices if d.chunk_sent), default=0.0)
     last = max((max(r for _, r in d.preds.values()) for d in devices if d.preds), default=first)
     span = max(last - first, 1e-9)
+    sent_last = max((max(d.chunk_sent.values()) for d in devices if d.chunk_sent), default=first)
     errors = sum(len(d.errors) for d in devices)
     busy = sum(d.busy_windows for d in devices)
     p = float(tp / n_pred) if n_pred else None
@@ -280,6 +281,7 @@ def summarize(
         "windows": windows,
         "windows_per_s": windows / span,
         "span_s": span,
+        "send_span_s": max(sent_last - first, 1e-9),
         "expected_windows": expected,
         "p50_ms": float(np.percentile(lat_a, 50)),
         "p95_ms": float(np.percentile(lat_a, 95)),
@@ -395,13 +397,9 @@ def main(a: argparse.Namespace) -> int:
     if a.compare_batching:
         if not a.serve_model:
             raise ValueError("--compare-batching needs --serve-model (it starts both servers)")
-        batched = run_once(a, a.max_batch or 64)
-        single = run_once(a, 1)
-        res = {
-            "batched": batched,
-            "unbatched": single,
-            "speedup_windows_per_s": batched["windows_per_s"] / max(single["windows_per_s"], 1e-9),
-        }
+        from harflow.serve.peak import compare_batching
+
+        res = compare_batching(a, run_once, a.plot)
         print(json.dumps(res) if a.json else json.dumps(res, indent=2))
         return 0
     res = run_once(a)
