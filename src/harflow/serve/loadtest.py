@@ -399,7 +399,7 @@ def main(a: argparse.Namespace) -> int:
             raise ValueError("--compare-batching needs --serve-model (it starts both servers)")
         from harflow.serve.peak import compare_batching
 
-        res = compare_batching(a, run_once, a.plot)
+        res = compare_batching(a, run_once)
         print(json.dumps(res) if a.json else json.dumps(res, indent=2))
         return 0
     res = run_once(a)

@@ -29,11 +29,9 @@ def parse_speeds(text: str) -> list[float]:
     return speeds
 
 
-def compare_batching(
-    a: argparse.Namespace, run_once: Callable[[argparse.Namespace, int], dict], plot: str | None = None
-) -> dict:
+def compare_batching(a: argparse.Namespace, run_once: Callable[[argparse.Namespace, int], dict]) -> dict:
     """Sweep ``a.speeds`` (or ``a.speed``) with max batch ``a.max_batch`` (default 64) and 1; report each
-    server's peak run and the ratio of the peaks."""
+    server's peak run and the ratio of the peaks (plotted to ``a.plot`` if given)."""
     speeds = a.speeds or [a.speed]
     batched_mb = a.max_batch or 64
     from rich.console import Console
@@ -63,8 +61,8 @@ def compare_batching(
         "speeds": speeds,
         "sweep": sweep,
     }
-    if plot:
-        out["plot"] = str(plot_sweep(out, Path(plot)))
+    if a.plot:
+        out["plot"] = str(plot_sweep(out, Path(a.plot)))
     return out
 
 
