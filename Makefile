@@ -29,6 +29,7 @@ run: install
 
 test: install system-deps horovod
 	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test-heavy: install system-deps
@@ -37,6 +38,7 @@ test-heavy: install system-deps
 lint: install
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format src tests

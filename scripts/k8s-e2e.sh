@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end on a real single-node Kubernetes (make e2e-k8s):
 #   build the cluster binaries (cached) → build the images (cached layers) → start the cluster → load the
-#   images into its docker → seed a model into the runs volume → python -m harflow.deploy.e2e (apply the dev
+#   images into its docker → seed a model into the runs volume → python scripts/k8s_e2e.py (apply the dev
 #   overlay, stream through a port-forward, run the training Job) → stop the cluster (KEEP_CLUSTER=1 keeps it).
 # Needs root. E2E_WORKERS (default 2) training pods.
 set -euo pipefail
@@ -43,6 +43,6 @@ if [ ! -s "$RUNS/model/model.pt" ]; then
     --max-steps-per-epoch 40 --threads 2 --no-progress --out /runs/model | tail -3
 fi
 log "e2e on the cluster"
-"$PY" -m harflow.deploy.e2e --image "$IMAGE" --postgres-image "$PG_IMAGE" --workers "${E2E_WORKERS:-2}" \
+"$PY" scripts/k8s_e2e.py --image "$IMAGE" --postgres-image "$PG_IMAGE" --workers "${E2E_WORKERS:-2}" \
   --runs-dir "$RUNS" --summary "${E2E_SUMMARY:-/tmp/harflow-e2e-summary.json}"
 log "done"

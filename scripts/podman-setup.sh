@@ -4,7 +4,8 @@
 set -euo pipefail
 . "$(dirname "$0")/podman-env.sh"
 BASE=${HARFLOW_BASE_IMAGE:-localhost/debian:bookworm-python}
-pkgs=(podman buildah runc fuse-overlayfs slirp4netns uidmap debootstrap netavark aardvark-dns)
+# netavark sets up container networks with iptables, which a minimal Debian does not have
+pkgs=(podman buildah runc fuse-overlayfs slirp4netns uidmap debootstrap netavark aardvark-dns iptables)
 missing=(); for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "podman-setup: need root to install ${missing[*]}" >&2; exit 1; }

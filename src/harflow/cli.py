@@ -3,9 +3,10 @@
     harflow train [--model lstm] [--data hapt|csv:PATH] [--classes 6|12] [--nproc-per-node N] ...
     harflow evaluate RUN_DIR [--data ...] [--split test]
     harflow predict RUN_DIR FILE.csv [--json]
+    harflow export RUN_DIR [--onnx] [--refit]
     harflow data info [--data hapt|csv:PATH]
 
-Further sub-commands (serve, export, loadtest, bench, deploy) are registered by their areas' ``cli`` modules.
+Further sub-commands (serve, loadtest, bench, deploy) are registered by their areas' ``cli`` modules.
 """
 
 from __future__ import annotations
@@ -136,6 +137,24 @@ def _cmd_predict(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(a: argparse.Namespace) -> int:
+    import contextlib
+    import sys
+
+    from harflow.patterns import fit, transitions
+
+    res: dict = {}
+    if a.onnx:
+        from harflow.models.onnx_export import export_onnx
+
+        with contextlib.redirect_stdout(sys.stderr):  # the exporter's progress chatter; stdout is the result
+            res = export_onnx(a.run_dir)
+    if not a.no_transitions and (a.refit or not transitions.transitions_path(a.run_dir).is_file()):
+        res["transitions"] = str(fit.write(a.run_dir))
+    print(json.dumps(res, indent=2))
+    return 0
+
+
 def _cmd_data_info(a: argparse.Namespace) -> int:
     from harflow.data.info import dataset_info
 
@@ -198,6 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_cmd_predict)
 
+    e = sub.add_parser(
+        "export",
+        help="write a run's serving files: transitions.json if missing (training writes it) and, with "
+        "--onnx, model.onnx checked against torch",
+    )
+    e.add_argument("run_dir")
+    e.add_argument("--onnx", action="store_true", help="write RUN_DIR/model.onnx")
+    e.add_argument(
+        "--refit",
+        action="store_true",
+        help="rebuild transitions.json even if present (loads the training data)",
+    )
+    e.add_argument("--no-transitions", action="store_true", help="leave transitions.json as it is")
+    e.set_defaults(func=_cmd_export)
+
     d = sub.add_parser("data", help="dataset commands")
     dsub = d.add_subparsers(dest="data_command", required=True)
     di = dsub.add_parser("info", help="facts about a dataset")
@@ -232,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # every user-facing failure becomes one clear line, not a traceback
         from harflow.data.sources.csv import CsvDataError
         from harflow.data.sources.hapt import DatasetError
-        from harflow.train.checkpoint import CheckpointError
+        from harflow.models.checkpoint import CheckpointError
         from harflow.train.engine import LaunchError
 
         if isinstance(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harflow.deploy.dockerfile import check, parse
+from tests.deploy.dockerfile_check import check, parse
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "deploy" / "docker"

@@ -1,4 +1,4 @@
-"""The sub-commands as users run them: export (ONNX checked against torch), serve --dry-run, loadtest."""
+"""The sub-commands as users run them: export (ONNX checked against torch), serve --dry-run."""
 
 from __future__ import annotations
 
@@ -12,22 +12,6 @@ import pytest
 from harflow.models.predictor import Predictor
 from harflow.serve.backends import OnnxBackend, TorchBackend, choose_backend, make_backend
 from tests.conftest import run_harflow
-
-KEYS = (
-    "devices",
-    "duration_s",
-    "windows",
-    "windows_per_s",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "errors",
-    "busy",
-    "dropped",
-    "accuracy",
-    "change_precision",
-    "change_recall",
-)
 
 
 def test_export_onnx_matches_torch_and_auto_backend_picks_one(tiny_run, tmp_path):
@@ -65,30 +49,46 @@ def test_serve_dry_run_and_clear_errors(tiny_run, tmp_path):
     assert noauth.returncode == 2 and "HARFLOW_ADMIN_KEYS" in noauth.stdout
 
 
-@pytest.mark.parametrize("classes", [6, 12])
-def test_loadtest_dry_run_streaming_accuracy_equals_offline(classes, tiny_run, tiny_run_12):
-    run = tiny_run if classes == 6 else tiny_run_12
-    res = json.loads(
-        run_harflow(
-            "loadtest",
-            "--serve-model",
-            str(run),
-            "--dry-run",
-            "--json",
-            "--subjects",
-            "2",
-            "--binary",
-            *(["--closed-loop"] if classes == 12 else []),
-            timeout=600,
-        ).stdout
+STARTS_WITHOUT_TRAINING_DATA = """
+import json, sys
+from harflow.serve.core.config import Settings
+from harflow.serve.service import Service
+svc = Service(Settings(model=sys.argv[1], data_dir=sys.argv[2], admin_keys="k"))
+loaded = sorted(m for m in sys.modules if m.startswith("harflow"))
+print(json.dumps({"version": svc.model.version, "loaded": loaded}))
+"""
+
+
+def test_service_starts_from_the_run_dir_alone(tiny_run, tmp_path):
+    """Everything the service needs travels in the run dir: starting it loads no training data (the import
+    contract forbids the import; this checks the running process too), and a run dir without the change
+    detector's file is refused with the command that makes it, not silently completed from the dataset."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    proc = subprocess.run(
+        [sys.executable, "-c", STARTS_WITHOUT_TRAINING_DATA, str(run), str(tmp_path / "db")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
-    assert set(KEYS) <= set(res)
-    if classes == 12:  # closed loop: a chunk goes out only when every earlier window has been answered
-        assert res["mode"] == "closed-loop" and res["max_unanswered_windows"] == 0
-    assert res["devices"] == 2 and res["windows"] > 0 and res["errors"] == 0 and res["dropped"] == 0
-    assert res["windows"] == res["expected_windows"]
-    assert res["accuracy"] == res["offline_accuracy"] and res["offline_agreement"] == 1.0
-    assert 0 <= res["p50_ms"] <= res["p99_ms"]
+    loaded = json.loads(proc.stdout.splitlines()[-1])["loaded"]
+    assert "harflow.serve.service" in loaded
+    assert not [
+        m for m in loaded if m.startswith(("harflow.data.sources", "harflow.train", "harflow.patterns.fit"))
+    ]
+    (run / "transitions.json").unlink()
+    env = {"HARFLOW_DATA_DIR": str(tmp_path), "HARFLOW_ADMIN_KEYS": "k"}
+    bad = run_harflow("serve", "--model", str(run), "--dry-run", env=env, check=False)
+    assert (
+        bad.returncode == 2 and "transitions.json is missing" in bad.stdout and "harflow export" in bad.stdout
+    )
+    out = json.loads(run_harflow("export", str(run), env=env).stdout)
+    assert out["transitions"].endswith("transitions.json") and (run / "transitions.json").is_file()
+    assert json.loads(run_harflow("serve", "--model", str(run), "--dry-run", env=env).stdout)["model_version"]
 
 
 class _Timed:
@@ -114,43 +114,3 @@ def test_auto_backend_weighs_batch_1_and_max_batch():
     assert choose_backend([slow, lean], 4, 2, 64).name == "lean"
     # with batching off only batch 1 counts
     assert choose_backend([batched, lean], 4, 2, 1).name == "lean"
-
-
-def test_loadtest_compare_batching_sweeps_loads_and_reports_each_peak(tiny_run, tmp_path):
-    png = tmp_path / "peak.png"
-    res = json.loads(
-        run_harflow(
-            "loadtest",
-            "--serve-model",
-            str(tiny_run),
-            "--dry-run",
-            "--json",
-            "--subjects",
-            "2",
-            "--binary",
-            "--compare-batching",
-            "--speeds",
-            "5,10",
-            "--plot",
-            str(png),
-            timeout=600,
-        ).stdout
-    )
-    sweep = res["sweep"]
-    assert [(r["speed"], r["max_batch"]) for r in sweep] == [(5, 64), (5, 1), (10, 64), (10, 1)]
-    for mb, side in ((64, "batched"), (1, "unbatched")):
-        assert res[side]["max_batch"] == mb
-        assert res[side]["windows_per_s"] == max(r["windows_per_s"] for r in sweep if r["max_batch"] == mb)
-    assert res["speedup_windows_per_s"] == pytest.approx(
-        res["batched"]["windows_per_s"] / res["unbatched"]["windows_per_s"]
-    )
-    for r in sweep:  # two devices are far below either server's peak: everything offered is answered
-        assert r["errors"] == r["busy"] == r["dropped"] == 0 and r["offline_agreement"] == 1.0
-        assert r["windows_per_s"] == pytest.approx(r["offered_windows_per_s"], rel=0.1)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and res["plot"] == str(png)
-
-
-def test_loadtest_speeds_are_checked():
-    args = ("loadtest", "--serve-model", "x", "--compare-batching", "--speeds", "10,-1")
-    bad = run_harflow(*args, check=False)
-    assert bad.returncode == 2 and "--speeds needs one or more positive numbers" in bad.stderr

@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from harflow.data.sources import load_recordings
-from harflow.serve.store import Store
+from harflow.serve.db.queries import Store
 from tests.serve.conftest import Server
 
 

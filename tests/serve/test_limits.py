@@ -14,11 +14,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from harflow.data.frames import HEADER, encode_frame
 from harflow.data.labels import HAPT_LABELS
 from harflow.data.sources import load_recordings
 from harflow.data.windows import WindowSpec, window_starts
 from harflow.models.predictor import Predictor
-from harflow.serve.protocol import HEADER, encode_frame
 from harflow.train.config import TrainConfig
 from harflow.train.trainer import train
 from tests.serve.conftest import Server

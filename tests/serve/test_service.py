@@ -11,10 +11,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from harflow.data.frames import encode_frame
 from harflow.data.sources import load_recordings
 from harflow.data.windows import slice_windows, window_starts
 from harflow.models.predictor import Predictor
-from harflow.serve.protocol import encode_frame
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from harflow.serve.store import Batch, Store, Writer, migrate, prediction_row
+from harflow.serve.db.queries import Batch, Store, prediction_row
+from harflow.serve.db.session import migrate
+from harflow.serve.db.writer import Writer
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

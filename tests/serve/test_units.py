@@ -8,13 +8,16 @@ import asyncio
 import numpy as np
 import pytest
 
+from harflow.data.frames import encode_frame
 from harflow.data.sources import load_recordings
 from harflow.data.windows import WindowSpec, slice_windows, window_starts
 from harflow.models.predictor import Predictor
+from harflow.patterns.online import ChangeDetector, TransitionModel
+from harflow.patterns.transitions import learn_transitions
 from harflow.serve.backends import TorchBackend
 from harflow.serve.batcher import Batcher, Busy
-from harflow.serve.changes import ChangeDetector, TransitionModel, learn_transitions
-from harflow.serve.protocol import ProtocolError, decode_frame, encode_frame, parse_json_chunk
+from harflow.serve.core.config import Settings
+from harflow.serve.protocol import ProtocolError, decode_chunk_frame, parse_json_chunk
 from harflow.serve.stream import DeviceStream
 
 SPEC = WindowSpec()
@@ -90,12 +93,12 @@ def test_seq_and_time_must_increase():
 
 def test_binary_frame_roundtrip_and_malformed():
     x = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
-    seq, t0, rate, y = decode_frame(encode_frame(7, 1.5, 50.0, x))
+    seq, t0, rate, y = decode_chunk_frame(encode_frame(7, 1.5, 50.0, x))
     assert (seq, t0, rate) == (7, 1.5, 50.0) and np.array_equal(x, y)
     frame = encode_frame(7, 1.5, 50.0, x)
     for bad in (frame[:10], frame[:-4], b"XX" + frame[2:]):
         with pytest.raises(ProtocolError, match="binary frame"):
-            decode_frame(bad)
+            decode_chunk_frame(bad)
     with pytest.raises(ProtocolError, match="samples"):
         parse_json_chunk('{"seq": 1, "t0": 0, "rate": 50}')
     with pytest.raises(ProtocolError):
@@ -160,3 +163,12 @@ def test_batcher_batches_across_callers_and_refuses_when_full(tiny_run):
     probs = asyncio.run(main())
     assert np.allclose(probs, backend.predict_proba(X), atol=1e-5)
     assert max(sizes[:3]) > 1 and max(sizes) <= 16
+
+
+def test_settings_leave_the_detector_params_unset_unless_given(monkeypatch):
+    monkeypatch.delenv("HARFLOW_MIN_DWELL", raising=False)
+    monkeypatch.delenv("HARFLOW_CHANGE_TEMPERATURE", raising=False)
+    assert (Settings().min_dwell, Settings().change_temperature) == (None, None)
+    monkeypatch.setenv("HARFLOW_MIN_DWELL", "3")
+    monkeypatch.setenv("HARFLOW_CHANGE_TEMPERATURE", "0.7")
+    assert (Settings().min_dwell, Settings().change_temperature) == (3, 0.7)

@@ -15,7 +15,7 @@ import pytest
 import torch
 from tests.conftest import run_harflow
 
-from harflow.train import checkpoint
+from harflow.models import checkpoint
 
 TINY = ["--subjects", "1,3,5,2", "--no-progress", "--threads", "1"]
 ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", "OMP_NUM_THREADS": "1"}

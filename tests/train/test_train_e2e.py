@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import run_harflow
 
 from harflow.data.sources import load_recordings
-from harflow.train import checkpoint
+from harflow.models import checkpoint
 from harflow.train.config import TrainConfig
 from harflow.train.evaluate import evaluate
 from harflow.train.trainer import train

@@ -305,6 +305,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from harflow.bench import loadtest_cli
+
+    loadtest_cli.register(sub)
     b = sub.add_parser("bench", help="performance study: scaling, accuracy, batch size, roof, report")
     bs = b.add_subparsers(dest="bench_command", required=True)
 

@@ -14,8 +14,8 @@ import torch
 
 from harflow.data.normalize import Normalizer
 from harflow.data.windows import WindowSpec
+from harflow.models import checkpoint
 from harflow.models.registry import build_model
-from harflow.train import checkpoint
 
 
 class Predictor:
@@ -59,9 +59,3 @@ class Predictor:
         logits = np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
-
-
-def run_file(run_dir: str | Path, name: str) -> Path:
-    """The file ``name`` beside a run's checkpoint (``run_dir`` a run directory or its checkpoint file)."""
-    p = Path(run_dir)
-    return (p if p.is_dir() else p.parent) / name

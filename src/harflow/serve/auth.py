@@ -10,6 +10,15 @@ import secrets
 from dataclasses import dataclass
 
 
+def credentials(headers, query_token: str | None = None) -> str | None:
+    """The key a request presents: ``Authorization: Bearer``, ``X-API-Key``, or (WebSockets, whose browser
+    clients cannot set headers) ``?token=``."""
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return headers.get("x-api-key") or query_token
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 

@@ -1,4 +1,4 @@
-"""Inference backends: torch eager and ONNX Runtime (from ``harflow export RUN_DIR --onnx``).
+"""Inference backends: torch eager and ONNX Runtime (``model.onnx`` from ``harflow export RUN_DIR --onnx``).
 
 Both take raw windows (N, L, C) and return class probabilities (N, K); normalization is the checkpoint's
 :class:`~harflow.data.normalize.Normalizer`, the same code training and offline evaluation use.
@@ -7,16 +7,15 @@ Both take raw windows (N, L, C) and return class probabilities (N, K); normaliza
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from harflow.models.predictor import Predictor, run_file
+from harflow.models.onnx_export import median_ms, onnx_path, onnx_session
+from harflow.models.predictor import Predictor
 
 log = logging.getLogger(__name__)
-ONNX_FILE = "model.onnx"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -38,13 +37,8 @@ class OnnxBackend:
     name = "onnx"
 
     def __init__(self, pred: Predictor, path: str | Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         self.pred = pred
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(path, threads)
         self.input = self.session.get_inputs()[0].name
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -52,75 +46,9 @@ class OnnxBackend:
         return softmax(self.session.run(None, {self.input: x})[0])
 
 
-def onnx_path(run_dir: str | Path) -> Path:
-    return run_file(run_dir, ONNX_FILE)
-
-
-def export_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
-    """Export the checkpoint's model with a dynamic batch axis and check ONNX Runtime's outputs against torch
-    (same random windows, several batch sizes). Raises if they differ beyond ``atol``."""
-    pred = Predictor.load(run_dir)
-    out = onnx_path(run_dir)
-    L, C = pred.spec.length, len(pred.spec.channels)
-    example = torch.randn(4, L, C)
-    tmp = out.with_suffix(".onnx.tmp")
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    try:
-        torch.onnx.export(
-            pred.model,
-            (example,),
-            str(tmp),
-            input_names=["windows"],
-            output_names=["logits"],
-            dynamic_shapes={"x": {0: batch}} if _arg_name(pred.model) == "x" else None,
-            dynamo=True,
-            optimize=True,
-        )
-    except Exception as e:  # the dynamo exporter cannot take every model; the TorchScript one is the fallback
-        log.warning("dynamo ONNX export failed (%s); using the TorchScript exporter", e)
-        torch.onnx.export(
-            pred.model,
-            (example,),
-            str(tmp),
-            input_names=["windows"],
-            output_names=["logits"],
-            dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}},
-            dynamo=False,
-        )
-    tmp.replace(out)
-    rng = np.random.default_rng(0)
-    torch_b, onnx_b = TorchBackend(pred), OnnxBackend(pred, out)
-    worst = 0.0
-    for n in (1, 7, 64):
-        X = rng.normal(size=(n, L, C)).astype(np.float32) * np.asarray(
-            pred.normalizer.std, np.float32
-        ) + np.asarray(pred.normalizer.mean, np.float32)
-        lt = pred.logits(X)
-        lo = onnx_b.session.run(None, {onnx_b.input: pred.normalizer(X)})[0]
-        worst = max(worst, float(np.abs(lt - lo).max()))
-    if worst > atol:
-        out.unlink()
-        raise ValueError(f"ONNX outputs differ from torch by {worst:.2e} (> {atol:g}); export discarded")
-    timings = {b.name: benchmark(b, L, C) for b in (torch_b, onnx_b)}
-    return {"path": str(out), "max_abs_diff": worst, "ms_per_batch64": timings}
-
-
-def _arg_name(model: torch.nn.Module) -> str:
-    import inspect
-
-    return next(iter(inspect.signature(model.forward).parameters))
-
-
 def benchmark(backend, L: int, C: int, batch: int = 64, reps: int = 10) -> float:
     """Median milliseconds for one batch (after a warm-up)."""
-    X = np.random.default_rng(1).normal(size=(batch, L, C)).astype(np.float32)
-    backend.predict_proba(X)
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        backend.predict_proba(X)
-        times.append((time.perf_counter() - t) * 1000)
-    return float(np.median(times))
+    return median_ms(backend.predict_proba, L, C, batch, reps)
 
 
 def make_backend(

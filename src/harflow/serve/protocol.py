@@ -1,19 +1,11 @@
-"""Wire messages of the streaming and REST APIs, and the compact binary chunk frame.
-
-Binary frame (little endian): ``b"HF"``, version u8 (=1), channels u8, seq u32, t0 f64, rate f32, n u32,
-then ``n * channels`` float32 samples, row-major. 24 header bytes; constrained clients skip JSON entirely.
-"""
+"""Wire messages of the streaming and REST APIs (the binary chunk frame is :mod:`harflow.data.frames`)."""
 
 from __future__ import annotations
-
-import struct
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-HEADER = struct.Struct("<2sBBIdfI")
-MAGIC = b"HF"
-VERSION = 1
+from harflow.data.frames import FrameError, decode_frame
 
 
 class ProtocolError(ValueError):
@@ -79,27 +71,11 @@ class Events(BaseModel):
     events: list[Event]
 
 
-def encode_frame(seq: int, t0: float, rate: float, samples: np.ndarray) -> bytes:
-    samples = np.ascontiguousarray(samples, dtype="<f4")
-    n, c = samples.shape
-    return HEADER.pack(MAGIC, VERSION, c, seq, t0, rate, n) + samples.tobytes()
-
-
-def decode_frame(data: bytes) -> tuple[int, float, float, np.ndarray]:
-    if len(data) < HEADER.size:
-        raise ProtocolError(
-            "malformed", f"binary frame of {len(data)} bytes is shorter than its 24-byte header"
-        )
-    magic, version, c, seq, t0, rate, n = HEADER.unpack_from(data)
-    if magic != MAGIC or version != VERSION:
-        raise ProtocolError("malformed", f"binary frame has magic {magic!r} v{version}; expected b'HF' v1")
-    expected = HEADER.size + 4 * n * c
-    if len(data) != expected:
-        raise ProtocolError(
-            "malformed", f"binary frame says {n}x{c} samples ({expected} bytes) but has {len(data)}"
-        )
-    samples = np.frombuffer(data, dtype="<f4", offset=HEADER.size).reshape(n, c).astype(np.float32)
-    return int(seq), float(t0), float(rate), samples
+def decode_chunk_frame(data: bytes) -> tuple[int, float, float, np.ndarray]:
+    try:
+        return decode_frame(data)
+    except FrameError as e:
+        raise ProtocolError("malformed", str(e)) from None
 
 
 def parse_json_chunk(text: str) -> tuple[int, float, float, np.ndarray]:

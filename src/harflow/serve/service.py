@@ -10,21 +10,24 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from harflow.memory import tune_malloc
+from harflow.models import checkpoint
 from harflow.models.predictor import Predictor
+from harflow.patterns import transitions
+from harflow.patterns.online import TransitionModel
 from harflow.serve.auth import Authenticator
 from harflow.serve.backends import make_backend
 from harflow.serve.batcher import Batcher
-from harflow.serve.changes import TransitionModel, load_or_learn
+from harflow.serve.core.config import Settings
+from harflow.serve.db.queries import Store
+from harflow.serve.db.writer import Writer
 from harflow.serve.metrics import Metrics
-from harflow.serve.settings import Settings
-from harflow.serve.store import Store, Writer
-from harflow.train import checkpoint
 
 log = logging.getLogger("harflow.serve")
 
 
 class Model:
-    """Everything that changes together on a hot reload."""
+    """Everything that changes together on a hot reload. All of it comes from the run dir (model.pt,
+    transitions.json, model.onnx): the service never loads training data."""
 
     def __init__(self, run_dir: str, backend: str, threads: int, max_batch: int = 64) -> None:
         self.pred = Predictor.load(run_dir)
@@ -32,8 +35,8 @@ class Model:
         self.version = f"{self.pred.version}#{digest}"
         self.labels = list(self.pred.labels)
         self.spec = self.pred.spec
+        self.transitions: TransitionModel = transitions.load(run_dir, self.labels)
         self.backend = make_backend(self.pred, run_dir, backend, threads, max_batch)
-        self.transitions: TransitionModel = load_or_learn(self.pred, run_dir)
         for n in (1, 8):  # warm-up: first calls of a backend are slow, and must not hit the first clients
             self.backend.predict_proba(np.zeros((n, self.spec.length, len(self.spec.channels)), np.float32))
 

@@ -26,14 +26,13 @@ from torch import nn
 from torch.utils.data import BatchSampler, DistributedSampler
 from tqdm import tqdm
 
-from harflow import __version__
 from harflow.data.dataset import Split, WindowedData, build_windows
 from harflow.data.sources import load_recordings
 from harflow.data.windows import WindowSpec
 from harflow.memory import tune_malloc
-from harflow.models import build_model
+from harflow.models import build_model, checkpoint
 from harflow.models.registry import model_config
-from harflow.train import checkpoint
+from harflow.patterns import fit
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError, make_engine
@@ -128,23 +127,18 @@ def lr_lambda(warmup_steps: int, total_steps: int):
 def _model_snapshot(
     cfg: TrainConfig, data: WindowedData, model_state: dict, n_classes: int
 ) -> dict[str, Any]:
-    return {
-        "format": checkpoint.FORMAT,
-        "harflow_version": __version__,
-        "model": {
-            "name": cfg.model,
-            # the fully resolved options, so a checkpoint never depends on today's defaults
-            "config": dataclasses.asdict(model_config(cfg.model, cfg.model_config)),
-            "in_channels": len(data.spec.channels),
-            "num_classes": n_classes,
-            "window": data.spec.length,
-        },
-        "model_state": model_state,
-        "label_names": list(data.label_map.names),
-        "normalization": data.normalizer.to_dict(),
-        "window": data.spec.to_dict(),
-        "train_config": cfg.to_dict(),
-    }
+    return checkpoint.model_snapshot(
+        model_name=cfg.model,
+        model_config=dataclasses.asdict(model_config(cfg.model, cfg.model_config)),
+        in_channels=len(data.spec.channels),
+        num_classes=n_classes,
+        window_length=data.spec.length,
+        model_state=model_state,
+        label_names=list(data.label_map.names),
+        normalization=data.normalizer.to_dict(),
+        window=data.spec.to_dict(),
+        train_config=cfg.to_dict(),
+    )
 
 
 def _rng_state() -> dict[str, Any]:
@@ -167,7 +161,19 @@ def train(cfg: TrainConfig) -> dict[str, Any] | None:
     if cfg.batch_size < 1 or cfg.accum_steps < 1:
         raise LaunchError("--batch-size and --accum-steps must be positive")
     with make_engine(cfg.engine, cfg.device, cfg.backend, cfg.threads) as engine:  # see Engine.__exit__
-        return _train(cfg, engine)
+        result = _train(cfg, engine)
+    if result is not None:  # rank 0, after the group is gone: the other ranks need not wait for this
+        write_transitions(cfg)
+    return result
+
+
+def write_transitions(cfg: TrainConfig) -> None:
+    """The change detector of the best model, beside it: transition statistics from the training split and
+    parameters fitted on the validation split (:mod:`harflow.patterns.fit`). The service reads it and never
+    loads training data."""
+    t = time.perf_counter()
+    path = fit.write(cfg.out)
+    print(f"change detector: {path} ({time.perf_counter() - t:.1f}s)", flush=True)
 
 
 def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
@@ -204,7 +210,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     )
     state, history = State(), []
     best_state = {k: v.detach().clone() for k, v in raw_model.state_dict().items()}
-    snap_path = out / "snapshot.pt"
+    snap_path = out / checkpoint.SNAPSHOT_FILE
     restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
     if (cfg.resume or restarted) and snap_path.exists():
         snap = checkpoint.load(snap_path)

@@ -1,9 +1,9 @@
-"""Alembic environment: the URL comes from the Config the service builds (``harflow.serve.store.migrate``)."""
+"""Alembic environment: the URL comes from the Config that ``harflow.serve.db.session.migrate`` builds."""
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from harflow.serve.store import metadata
+from harflow.serve.db.tables import metadata
 
 config = context.config
 

@@ -1,4 +1,4 @@
-"""End-to-end run on a real cluster: ``make e2e-k8s`` → scripts/k8s-e2e.sh → ``python -m harflow.deploy.e2e``.
+"""End-to-end run on a real cluster: ``make e2e-k8s`` → scripts/k8s-e2e.sh → ``python scripts/k8s_e2e.py``.
 
 Applies the ``dev`` overlay, waits for the service and PostgreSQL to be Ready, streams a held-out HAPT
 recording through ``kubectl port-forward`` and checks the predictions (and that they were stored), then runs
@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harflow.deploy import kube
+import kube  # scripts/kube.py, beside this file
 from harflow.deploy.render import render
 
 NS = "harflow-dev"
@@ -206,7 +206,7 @@ def run_training(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m harflow.deploy.e2e",
+        prog="python scripts/k8s_e2e.py",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -21,10 +21,10 @@ import httpx
 import numpy as np
 import websockets
 
+from harflow.data.frames import encode_frame
 from harflow.data.windows import WindowSpec, slice_windows, window_starts
-from harflow.serve.change_eval import TOLERANCE_S, change_times, match_changes, sample_classes, scored
-from harflow.serve.changes import window_labels
-from harflow.serve.protocol import encode_frame
+from harflow.patterns.scoring import TOLERANCE_S, change_times, match_changes, sample_classes, scored
+from harflow.patterns.transitions import window_labels
 
 
 @dataclass
@@ -397,7 +397,7 @@ def main(a: argparse.Namespace) -> int:
     if a.compare_batching:
         if not a.serve_model:
             raise ValueError("--compare-batching needs --serve-model (it starts both servers)")
-        from harflow.serve.peak import compare_batching
+        from harflow.bench.peak import compare_batching
 
         res = compare_batching(a, run_once)
         print(json.dumps(res) if a.json else json.dumps(res, indent=2))

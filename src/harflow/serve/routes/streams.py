@@ -1,4 +1,5 @@
-"""The streaming endpoint: one WebSocket per device; chunks in, committed predictions and events out.
+"""Streams: one WebSocket per device (``/v1/streams/{device_id}``); chunks in, committed predictions and
+events out.
 
 Per stream the work is sequential (so order is kept), across streams it is concurrent: windows meet in the
 shared batcher, rows in the shared group-commit writer. A message goes to the client only after its rows are
@@ -10,33 +11,32 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 
 import numpy as np
-from fastapi import WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from harflow.serve.auth import AuthError
+from harflow.patterns.online import ChangeDetector
+from harflow.serve.auth import AuthError, credentials
 from harflow.serve.batcher import Busy
-from harflow.serve.changes import ChangeDetector
-from harflow.serve.protocol import ProtocolError, decode_frame, parse_json_chunk
-from harflow.serve.store import Batch, prediction_row
+from harflow.serve.db.queries import Batch, prediction_row
+from harflow.serve.deps import valid_device_id
+from harflow.serve.protocol import ProtocolError, decode_chunk_frame, parse_json_chunk
 from harflow.serve.stream import DeviceStream
 
 log = logging.getLogger("harflow.serve.stream")
 POLICY_VIOLATION = 1008
-DEVICE_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+router = APIRouter()
 
 
-async def stream_handler(ws: WebSocket, device_id: str) -> None:
+@router.websocket("/v1/streams/{device_id}")
+async def stream(ws: WebSocket, device_id: str) -> None:
     svc = ws.app.state.svc
     s, m = svc.settings, svc.metrics
     await ws.accept()
-    if not DEVICE_RE.match(device_id):
+    if not valid_device_id(device_id):
         await ws.close(POLICY_VIOLATION, "invalid device id")
         return
-    from harflow.serve.app import credentials
-
     try:
         p = await svc.off_loop(svc.auth.authenticate, credentials(ws.headers, ws.query_params.get("token")))
     except AuthError as e:
@@ -104,7 +104,7 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str) -> None:
                 continue
             try:
                 seq, t0, rate, samples = (
-                    decode_frame(data) if data is not None else parse_json_chunk(text or "")
+                    decode_chunk_frame(data) if data is not None else parse_json_chunk(text or "")
                 )
                 win = stream.push(seq, t0, rate, samples)
             except ProtocolError as e:

@@ -4,27 +4,20 @@ transitions.json format. Synthetic probabilities only: no training, no dataset."
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from harflow.data.labels import LabelMap
-from harflow.serve import change_eval as ce
-from harflow.serve.changes import (
-    FILE,
-    ChangeDetector,
-    DetectorParams,
-    TransitionModel,
-    learn_transitions,
-    load_or_learn,
-    save,
-)
-from harflow.serve.settings import Settings
+from harflow.models.checkpoint import TRANSITIONS_FILE as FILE
+from harflow.patterns import fit as ce
+from harflow.patterns import scoring
+from harflow.patterns.online import ChangeDetector, DetectorParams, TransitionModel
+from harflow.patterns.transitions import TransitionsError, learn_transitions, load, save
 
 
-def _pairs(truth, pred, tol=ce.TOLERANCE_S):
-    return sorted(ce.match_changes(np.array(truth, float), np.array(pred, float), tol))
+def _pairs(truth, pred, tol=scoring.TOLERANCE_S):
+    return sorted(scoring.match_changes(np.array(truth, float), np.array(pred, float), tol))
 
 
 def test_match_is_inclusive_at_exactly_the_tolerance():
@@ -53,10 +46,13 @@ def test_match_finds_the_largest_matching_whatever_the_event_order():
 def test_truth_changes_skip_unknown_samples_and_the_edges_are_not_scored():
     lm = LabelMap((1, 2, 3), ("A", "B", "C"))
     raw = np.array([1, 1, -1, -1, 1, 1, 2, 2, 9, 3])  # 9: outside the label set, like unlabeled
-    cls = ce.sample_classes(raw, lm, ["B", "A", "C"])  # the model's order differs from the data's
+    cls = scoring.sample_classes(raw, lm, ["B", "A", "C"])  # the model's order differs from the data's
     assert cls.tolist() == [1, 1, -1, -1, 1, 1, 0, 0, -1, 2]
-    assert ce.change_times(cls, 2.0).tolist() == [3.0, 4.5]  # A→B at sample 6, B→C at sample 9; A·A no change
-    assert ce.scored(np.array([1.0, 2.5, 7.5, 9.0]), 2.0, 10.0).tolist() == [False, True, True, False]
+    assert scoring.change_times(cls, 2.0).tolist() == [
+        3.0,
+        4.5,
+    ]  # A→B at sample 6, B→C at sample 9; A·A no change
+    assert scoring.scored(np.array([1.0, 2.5, 7.5, 9.0]), 2.0, 10.0).tolist() == [False, True, True, False]
 
 
 def _synthetic(n_seq: int = 3, seg: int = 50, burst: int = 7, seed: int = 0):
@@ -77,14 +73,14 @@ def _synthetic(n_seq: int = 3, seg: int = 50, burst: int = 7, seed: int = 0):
         probs /= probs.sum(axis=1, keepdims=True)
         t_start = np.arange(len(lab)) * hop
         truth = (np.arange(1, 6) * seg) * hop + 1.0  # the change sits in the middle of the first new window
-        seqs.append(ce.Sequence(f"s{s}", probs, t_start, truth, 2.0, t_start[-1] + 2.0))
+        seqs.append(scoring.Sequence(f"s{s}", probs, t_start, truth, 2.0, t_start[-1] + 2.0))
     tm = learn_transitions(label_seqs, k, ["A", "B", "C"])
     return seqs, tm
 
 
 def test_fit_beats_the_defaults_where_the_answer_is_known():
     seqs, tm = _synthetic()
-    default = ce.evaluate(seqs, tm, DetectorParams())
+    default = scoring.evaluate(seqs, tm, DetectorParams())
     grid = {
         "min_dwell": [2, 4, 10],
         "temperature": [0.5, 1.0],
@@ -97,7 +93,7 @@ def test_fit_beats_the_defaults_where_the_answer_is_known():
     assert params.min_dwell == 10
     assert best.f1 == 1.0 and best.true_changes == 15 and best.matched == 15
     assert params.offset_s in (0.0, 1.0)
-    assert ce.evaluate(seqs, tm, params).f1 == best.f1  # the stored offset reproduces the scored one
+    assert scoring.evaluate(seqs, tm, params).f1 == best.f1  # the stored offset reproduces the scored one
 
 
 def test_fit_can_cap_the_decision_delay():
@@ -124,15 +120,6 @@ def test_detector_uses_fitted_params_unless_overridden():
     assert (d.min_dwell, d.temperature) == (7, 1.0)
 
 
-def test_settings_leave_the_detector_params_unset_unless_given(monkeypatch):
-    monkeypatch.delenv("HARFLOW_MIN_DWELL", raising=False)
-    monkeypatch.delenv("HARFLOW_CHANGE_TEMPERATURE", raising=False)
-    assert (Settings().min_dwell, Settings().change_temperature) == (None, None)
-    monkeypatch.setenv("HARFLOW_MIN_DWELL", "3")
-    monkeypatch.setenv("HARFLOW_CHANGE_TEMPERATURE", "0.7")
-    assert (Settings().min_dwell, Settings().change_temperature) == (3, 0.7)
-
-
 def test_min_prob_and_offset():
     tm = TransitionModel(["A", "B"], np.array([[0.5, 0.5], [0.5, 0.5]]), np.full(2, 0.5))
     a, b_weak, b = np.array([0.9, 0.1]), np.array([0.4, 0.6]), np.array([0.1, 0.9])
@@ -147,10 +134,6 @@ def test_min_prob_and_offset():
     assert run(DetectorParams(3, 1.0, 0.8, 0.5), [a] * 3 + [b] * 3)[1:] == [(3.5, "B")]
 
 
-class _Pred(SimpleNamespace):
-    labels: list[str]
-
-
 def test_transition_model_round_trips_with_params(tmp_path):
     fit = {"split": "val", "fitted": {"f1": 0.9}}
     tm = TransitionModel(
@@ -163,7 +146,7 @@ def test_transition_model_round_trips_with_params(tmp_path):
     save(tm, tmp_path)
     on_disk = json.loads((tmp_path / FILE).read_text())
     assert on_disk["detector"] == {"min_dwell": 6, "temperature": 0.7, "min_prob": 0.9, "offset_s": 0.64}
-    back = load_or_learn(_Pred(labels=["A", "B"]), tmp_path)  # labels match: nothing is learned
+    back = load(tmp_path, ["A", "B"])
     assert back.params == tm.params and back.fit == fit and back.labels == tm.labels
     assert np.array_equal(back.A, tm.A) and np.array_equal(back.prior, tm.prior)
 
@@ -171,7 +154,7 @@ def test_transition_model_round_trips_with_params(tmp_path):
 def test_an_old_transitions_file_loads_with_default_params(tmp_path):
     old = {"labels": ["A", "B"], "A": [[0.9, 0.1], [0.2, 0.8]], "prior": [0.5, 0.5]}
     (tmp_path / FILE).write_text(json.dumps(old))
-    tm = load_or_learn(_Pred(labels=["A", "B"]), tmp_path / "model.pt")  # a model.pt path finds it too
+    tm = load(tmp_path / "model.pt", ["A", "B"])  # a model.pt path finds it too
     assert tm.params == DetectorParams() and tm.fit is None
     d = ChangeDetector(tm)
     assert (d.min_dwell, d.temperature, d.min_prob, d.offset_s) == (4, 0.5, 0.0, 0.0)
@@ -179,6 +162,17 @@ def test_an_old_transitions_file_loads_with_default_params(tmp_path):
     assert (
         TransitionModel.from_dict({**old, "detector": {"min_dwell": 5, "new_knob": 1}}).params.min_dwell == 5
     )
+
+
+def test_a_missing_or_foreign_transitions_file_is_a_clear_error(tmp_path):
+    with pytest.raises(TransitionsError, match=r"transitions\.json is missing.*harflow export"):
+        load(tmp_path, ["A", "B"])
+    save(TransitionModel(["A", "B"], np.full((2, 2), 0.5), np.full(2, 0.5)), tmp_path)
+    with pytest.raises(TransitionsError, match=r"is for labels \['A', 'B'\]"):
+        load(tmp_path, ["A", "B", "C"])
+    (tmp_path / FILE).write_text("{not json")
+    with pytest.raises(Exception, match="not readable as JSON"):
+        load(tmp_path, ["A", "B"])
 
 
 def test_entry_point_refits_on_validation_and_dry_run_writes_nothing(tiny_run, tmp_path):
@@ -189,7 +183,7 @@ def test_entry_point_refits_on_validation_and_dry_run_writes_nothing(tiny_run, t
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     (run / "transitions.json").unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "harflow.serve.change_eval", str(run), "--refit"]
+    cmd = [sys.executable, "-m", "harflow.patterns.fit", str(run), "--refit"]
     dry = subprocess.run([*cmd, "--dry-run"], capture_output=True, text=True, timeout=300, check=True)
     res = json.loads(dry.stdout)
     assert res["split"] == "val" and res["recordings"] >= 1

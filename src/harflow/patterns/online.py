@@ -1,23 +1,14 @@
-"""Activity-change detection: an online HMM (forward filtering) over window predictions, with transition
-statistics learned from the training recordings' label sequences, plus a dwell-time hysteresis so a change is
-reported once rather than as flicker. Postural-transition classes (12-class models) become ``transition``
-events instead of activity changes.
+"""Online activity-change detection: an HMM (forward filtering) over window predictions, with transition
+statistics learned from the training recordings' label sequences (:mod:`harflow.patterns.transitions`), plus
+a dwell-time hysteresis so a change is reported once rather than as flicker. Postural-transition classes
+(12-class models) become ``transition`` events instead of activity changes.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import numpy as np
-
-from harflow.data.labels import LabelMap
-from harflow.data.windows import WindowSpec, majority_labels, window_starts
-
-log = logging.getLogger(__name__)
-FILE = "transitions.json"
 
 
 @dataclass
@@ -61,103 +52,6 @@ class TransitionModel:
             DetectorParams.from_dict(d.get("detector") or {}),
             d.get("fit"),
         )
-
-
-def learn_transitions(label_seqs: list[np.ndarray], k: int, labels: list[str]) -> TransitionModel:
-    """Count class→class steps between consecutive labeled windows (unknown windows are skipped, so
-    SITTING → [transition] → STANDING still counts for a 6-class model); add-one smoothing."""
-    counts = np.ones((k, k))
-    freq = np.ones(k)
-    for seq in label_seqs:
-        seq = seq[seq >= 0]
-        np.add.at(counts, (seq[:-1], seq[1:]), 1)
-        np.add.at(freq, seq, 1)
-    return TransitionModel(labels, counts / counts.sum(axis=1, keepdims=True), freq / freq.sum())
-
-
-def split_recordings(pred):  # pred: harflow.models.predictor.Predictor
-    """The model's own recording set (same data, rate and label set as training) and its split of them:
-    (RecordingSet, {recording index: split name})."""
-    from harflow.data.sources import load_recordings
-    from harflow.data.splits import assign_splits
-
-    tc = pred.checkpoint.get("train_config", {})
-    data = tc.get("data", "hapt")
-    rs = load_recordings(
-        data,
-        classes=len(pred.labels) if data == "hapt" else None,
-        subjects=tc.get("subjects"),
-        rate_hz=pred.spec.rate_hz,
-    )
-    return rs, assign_splits(rs)
-
-
-def transitions_from_training(pred) -> TransitionModel:  # pred: harflow.models.predictor.Predictor
-    """Window label sequences of the model's own training recordings (same data, spec and label set)."""
-    rs, split = split_recordings(pred)
-    seqs = [
-        window_labels(r.labels, pred.spec, rs.label_map, pred.labels)
-        for i, r in enumerate(rs.recordings)
-        if split[i] == "train"
-    ]
-    return learn_transitions(seqs, len(pred.labels), list(pred.labels))
-
-
-def window_labels(
-    raw: np.ndarray, spec: WindowSpec, label_map: LabelMap, model_labels: list[str]
-) -> np.ndarray:
-    """Class index (in the model's label order) of every window of a recording; -1 where unknown."""
-    starts = window_starts(len(raw), spec)
-    maj = majority_labels(raw, starts, spec.length)
-    return model_classes(maj, label_map, model_labels, int(raw.max(initial=0)))
-
-
-def model_classes(ids: np.ndarray, label_map: LabelMap, model_labels: list[str], max_id: int) -> np.ndarray:
-    """Raw label ids (-1 = unlabeled; ``max_id`` the largest in the recording) as class indices in the
-    model's label order; -1 where unlabeled or outside the model's label set."""
-    table = label_map.lookup(max_id)
-    to_model = np.array([model_labels.index(n) if n in model_labels else -1 for n in label_map.names] + [-1])
-    return to_model[table[ids + 1]]
-
-
-def transitions_path(run_dir: str | Path) -> Path:
-    from harflow.models.predictor import run_file
-
-    return run_file(run_dir, FILE)
-
-
-def save(tm: TransitionModel, run_dir: str | Path) -> Path:
-    path = transitions_path(run_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(tm.to_dict()))
-    tmp.replace(path)
-    return path
-
-
-def load_or_learn(pred, run_dir: str | Path, fit: bool = True) -> TransitionModel:
-    """The cached statistics if they match the model's labels (a file from before the detector fit loads
-    with default parameters: refit with ``python -m harflow.serve.change_eval RUN_DIR --refit``); else
-    learn them from the training split and, with ``fit``, fit the detector on the validation split."""
-    path = transitions_path(run_dir)
-    if path.is_file():
-        tm = TransitionModel.from_dict(json.loads(path.read_text()))
-        if tm.labels == list(pred.labels):
-            if tm.fit is None:
-                log.info("%s has no fitted change-detector parameters; using defaults %s", path, tm.params)
-            return tm
-    tm = transitions_from_training(pred)
-    if fit:
-        from harflow.serve.change_eval import fit_detector
-
-        try:
-            tm = fit_detector(pred, tm)
-        except ValueError as e:  # e.g. no validation recordings: the defaults still work
-            log.warning("change detector not fitted, using defaults: %s", e)
-    try:
-        save(tm, run_dir)
-    except OSError as e:  # a read-only run dir still serves; the statistics are recomputed next start
-        log.warning("could not cache transition statistics at %s: %s", path, e)
-    return tm
 
 
 @dataclass

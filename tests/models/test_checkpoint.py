@@ -10,9 +10,9 @@ import torch
 
 from harflow.data.sources import load_recordings
 from harflow.data.windows import slice_windows, window_starts
+from harflow.models import checkpoint
+from harflow.models.checkpoint import CheckpointError, save_atomic
 from harflow.models.predictor import Predictor
-from harflow.train import checkpoint
-from harflow.train.checkpoint import CheckpointError, save_atomic
 
 
 def test_roundtrip_identical_predictions(tiny_run):
@@ -67,7 +67,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
 
 WRITER = """
 import sys, torch
-from harflow.train.checkpoint import save_atomic, FORMAT
+from harflow.models.checkpoint import save_atomic, FORMAT
 i = 0
 while True:
     i += 1

@@ -1,0 +1,71 @@
+"""``harflow loadtest``: load generation against the service is measurement, so it lives with the benchmarks.
+
+harflow loadtest --serve-model RUN_DIR --devices 100 --duration 30 [--binary] [--json]
+harflow loadtest --url http://127.0.0.1:8000 --api-key KEY --devices 100
+harflow loadtest --serve-model RUN_DIR --compare-batching --speeds 10,20,30 --plot peak.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from harflow.bench.peak import parse_speeds
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    lt = sub.add_parser("loadtest", help="replay held-out HAPT recordings as devices against a service")
+    lt.add_argument("--url", default=None, help="service base URL, e.g. http://127.0.0.1:8000")
+    lt.add_argument(
+        "--serve-model",
+        default=None,
+        metavar="RUN_DIR",
+        help="start a server for this model on a free loopback port for the run",
+    )
+    lt.add_argument("--devices", type=int, default=10)
+    lt.add_argument("--duration", type=float, default=30.0, help="seconds of wall-clock replay")
+    lt.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = real time)")
+    lt.add_argument("--chunk-ms", type=float, default=320.0, help="device time per chunk")
+    lt.add_argument("--binary", action="store_true", help="send binary float32 frames instead of JSON")
+    lt.add_argument(
+        "--compression",
+        action="store_true",
+        help="offer permessage-deflate (the server only accepts it with HARFLOW_WS_COMPRESSION=true)",
+    )
+    lt.add_argument("--api-key", default=os.environ.get("HARFLOW_LOADTEST_KEY"), help="admin key for --url")
+    lt.add_argument("--max-batch", type=int, default=None, help="with --serve-model: server max batch")
+    lt.add_argument("--backend", default=None, help="with --serve-model: server backend")
+    lt.add_argument("--subjects", default=None, help="comma-separated test subjects (default: all test ones)")
+    lt.add_argument("--ramp", type=float, default=2.0, help="seconds over which devices connect")
+    lt.add_argument(
+        "--compare-batching",
+        action="store_true",
+        help="with --serve-model: run with --max-batch (default 64) and with 1 at each of --speeds; report "
+        "each server's peak windows/s and their ratio",
+    )
+    lt.add_argument(
+        "--speeds",
+        type=parse_speeds,
+        default=None,
+        metavar="S1,S2,...",
+        help="with --compare-batching: replay speeds to sweep; a server's peak is its best windows/s over "
+        "them (default: --speed)",
+    )
+    lt.add_argument(
+        "--plot", default=None, metavar="PNG", help="with --compare-batching: answered vs offered plot"
+    )
+    lt.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="each device keeps one chunk in flight (next sent when the last is answered; --speed caps the "
+        "pace): saturation throughput without overload",
+    )
+    lt.add_argument("--json", action="store_true")
+    lt.add_argument("--dry-run", action="store_true", help="2 devices, 3 s, 10x speed (200x closed-loop)")
+    lt.set_defaults(func=_cmd_loadtest)
+
+
+def _cmd_loadtest(a: argparse.Namespace) -> int:
+    from harflow.bench.loadtest import main
+
+    return main(a)

@@ -1,0 +1,65 @@
+"""Dependencies of the routes: the service, the caller's principal, admin-only and device ownership.
+
+Used as ``Annotated`` types, so a route states what it needs in its signature::
+
+    async def timeline(svc: ServiceDep, device_id: OwnedDevice) -> ...
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+
+from harflow.serve.auth import AuthError, Principal, credentials
+from harflow.serve.service import Service
+
+# the one device-id rule, for REST paths and WebSocket paths alike
+DEVICE_ID_CHARS = r"[A-Za-z0-9._:-]{1,128}"
+_DEVICE_ID = re.compile(DEVICE_ID_CHARS)
+
+
+def valid_device_id(device_id: str) -> bool:
+    return _DEVICE_ID.fullmatch(device_id) is not None
+
+
+def get_service(request: Request) -> Service:
+    return request.app.state.svc
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+async def get_principal(request: Request, svc: ServiceDep) -> Principal:
+    try:
+        return await svc.off_loop(svc.auth.authenticate, credentials(request.headers))
+    except AuthError as e:
+        svc.metrics.errors.labels("auth").inc()
+        raise HTTPException(e.status, str(e), headers={"WWW-Authenticate": "Bearer"}) from None
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def admin_only(what: str):
+    """A dependency refusing every principal but an admin, saying what only an admin may do."""
+
+    def check(p: PrincipalDep) -> Principal:
+        if not p.is_admin:
+            raise HTTPException(403, f"only an admin key may {what}")
+        return p
+
+    return Depends(check)
+
+
+DevicePath = Annotated[str, Path(min_length=1, max_length=128, pattern=f"^{DEVICE_ID_CHARS}$")]
+
+
+def owned_device(device_id: DevicePath, p: PrincipalDep) -> str:
+    if not p.may_access(device_id):
+        raise HTTPException(403, f"this token belongs to device {p.device_id!r}, not {device_id!r}")
+    return device_id
+
+
+OwnedDevice = Annotated[str, Depends(owned_device)]

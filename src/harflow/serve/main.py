@@ -1,0 +1,47 @@
+"""The FastAPI application: a factory that builds the service's state and includes one router per resource.
+
+uvicorn --factory harflow.serve.main:create_app      # what `harflow serve` runs
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from harflow.serve.batcher import Busy
+from harflow.serve.core.config import Settings
+from harflow.serve.routes import devices, inference, ops, streams
+from harflow.serve.service import Service
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        svc = Service(settings)
+        await svc.start()
+        app.state.svc = svc
+        yield
+        await svc.stop()
+
+    app = FastAPI(
+        title="harflow recognition service",
+        version="1",
+        lifespan=lifespan,
+        description="Real-time human-activity recognition: stream sensor chunks over "
+        "`/v1/streams/{device_id}` (WebSocket) or post windows to `/v1/predict`.",
+    )
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy):
+        request.app.state.svc.metrics.busy.inc()
+        return JSONResponse(
+            {"detail": str(exc), "kind": "busy"}, status_code=503, headers={"Retry-After": "1"}
+        )
+
+    for r in (ops.router, inference.router, devices.router, streams.router):
+        app.include_router(r)
+    return app

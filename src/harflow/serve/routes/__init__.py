@@ -1,0 +1,1 @@
+"""One router per resource; ``harflow.serve.main`` includes them."""

@@ -1,0 +1,46 @@
+"""Inference over REST: the served model's description and predictions for posted windows."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, HTTPException
+
+from harflow.serve.deps import PrincipalDep, ServiceDep
+from harflow.serve.protocol import PredictRequest, PredictResponse
+
+router = APIRouter()
+
+
+@router.get("/v1/model", tags=["model"])
+async def model_info(svc: ServiceDep, p: PrincipalDep) -> dict:
+    m = svc.model
+    return {
+        "model_version": m.version,
+        "labels": m.labels,
+        "window": m.spec.to_dict(),
+        "backend": m.backend.name,
+    }
+
+
+@router.post("/v1/predict", tags=["inference"], response_model=PredictResponse)
+async def predict(body: PredictRequest, svc: ServiceDep, p: PrincipalDep):
+    m = svc.model
+    L, C = m.spec.length, len(m.spec.channels)
+    for i, w in enumerate(body.windows):
+        if len(w) != L or any(len(row) != C for row in w):
+            shape = (len(w), sorted({len(r) for r in w}))
+            raise HTTPException(422, f"window {i} has shape {shape}; each must be {L} samples x {C} channels")
+    X = np.asarray(body.windows, dtype=np.float64)
+    if not np.isfinite(X).all() or np.abs(X).max() > 1e6:
+        bad = int(np.argwhere(~np.isfinite(X) | (np.abs(X) > 1e6))[0][0])
+        raise HTTPException(422, f"window {bad} contains NaN, inf or absurd values (|x| > 1e6)")
+    probs = await svc.batcher.submit(X.astype(np.float32))
+    svc.metrics.windows.labels("rest").inc(len(X))
+    preds = [
+        {
+            "activity": m.labels[int(q.argmax())],
+            "probabilities": {n: round(float(v), 6) for n, v in zip(m.labels, q, strict=True)},
+        }
+        for q in probs
+    ]
+    return {"model_version": m.version, "predictions": preds}
