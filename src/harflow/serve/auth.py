@@ -36,6 +36,15 @@ class Principal:
     def may_access(self, device_id: str) -> bool:
         return self.kind in ("admin", "open") or self.device_id == device_id
 
+    def may_access_person(self, person_id: str) -> bool:
+        # device tokens stream and read their own device only; persons are for admins (and caregivers)
+        return self.kind in ("admin", "open")
+
+    @property
+    def name(self) -> str:
+        """Who acted, for audit fields: never the key itself."""
+        return f"{self.kind}:{self.device_id or self.key_hash[:12]}"
+
     @property
     def is_admin(self) -> bool:
         return self.kind in ("admin", "open")

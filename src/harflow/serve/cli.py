@@ -1,6 +1,6 @@
 """Sub-command ``harflow serve``::
 
-    harflow serve --model RUN_DIR [--host 127.0.0.1] [--port 8000] [--workers N] [--dry-run]
+harflow serve --model RUN_DIR [--host 127.0.0.1] [--port 8000] [--workers N] [--dry-run]
 """
 
 from __future__ import annotations

@@ -63,3 +63,18 @@ def owned_device(device_id: DevicePath, p: PrincipalDep) -> str:
 
 
 OwnedDevice = Annotated[str, Depends(owned_device)]
+
+
+PersonPath = Annotated[str, Path(min_length=1, max_length=128, pattern=f"^{DEVICE_ID_CHARS}$")]
+
+
+async def person_of_request(person_id: PersonPath, p: PrincipalDep, svc: ServiceDep) -> dict:
+    """The person in the path, if it exists and the caller may see it. Unknown and forbidden persons answer
+    alike (404), so their existence is not disclosed to callers who may not see them."""
+    person = await svc.off_loop(svc.persons.get, person_id) if p.may_access_person(person_id) else None
+    if person is None:
+        raise HTTPException(404, f"no person {person_id!r} that this key may see")
+    return person
+
+
+PersonDep = Annotated[dict, Depends(person_of_request)]

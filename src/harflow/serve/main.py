@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from harflow.serve.batcher import Busy
 from harflow.serve.core.config import Settings
-from harflow.serve.routes import devices, inference, ops, streams
+from harflow.serve.routes import alerts, devices, inference, ops, persons, streams
 from harflow.serve.service import Service
 
 
@@ -42,6 +42,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"detail": str(exc), "kind": "busy"}, status_code=503, headers={"Retry-After": "1"}
         )
 
-    for r in (ops.router, inference.router, devices.router, streams.router):
+    for r in (ops.router, inference.router, devices.router, streams.router, persons.router, alerts.router):
         app.include_router(r)
     return app

@@ -33,4 +33,7 @@ class Metrics:
         self.windows = Counter("harflow_windows", "windows predicted", ["source"], registry=r)
         self.events = Counter("harflow_events", "activity events emitted", ["type"], registry=r)
         self.errors = Counter("harflow_errors", "client-visible errors by kind", ["kind"], registry=r)
+        self.deliveries = Counter(
+            "harflow_alert_deliveries", "webhook delivery attempts by result", ["result"], registry=r
+        )
         self.busy = Counter("harflow_busy", "requests refused with back-pressure", registry=r)

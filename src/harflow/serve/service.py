@@ -18,9 +18,13 @@ from harflow.serve.auth import Authenticator
 from harflow.serve.backends import make_backend
 from harflow.serve.batcher import Batcher
 from harflow.serve.core.config import Settings
+from harflow.serve.db.alerts import Alerts
+from harflow.serve.db.analytics import Analytics
+from harflow.serve.db.persons import Persons
 from harflow.serve.db.queries import Store
 from harflow.serve.db.writer import Writer
 from harflow.serve.metrics import Metrics
+from harflow.serve.webhooks import Deliverer
 
 log = logging.getLogger("harflow.serve")
 
@@ -49,6 +53,9 @@ class Service:
         tune_malloc()  # batched inference allocates the same buffers every batch (see harflow.memory)
         self.metrics = Metrics()
         self.store = Store(settings.database())
+        self.persons = Persons(self.store.engine)
+        self.alerts = Alerts(self.store.engine)
+        self.analytics = Analytics(self.store.engine)
         self.auth = Authenticator(settings.auth, settings.admin_keys, self.store.token_device)
         self.model = Model(settings.model, settings.backend, settings.threads, settings.max_batch)
         self.streams_per_key: dict[str, int] = {}
@@ -56,6 +63,7 @@ class Service:
         self.aux = ThreadPoolExecutor(2, thread_name_prefix="harflow-aux")  # auth lookups, reads
         self.batcher: Batcher | None = None
         self.writer: Writer | None = None
+        self.deliverer: Deliverer | None = None
         self.draining = False
 
     async def start(self) -> None:
@@ -75,6 +83,17 @@ class Service:
         )
         self.batcher.start()
         self.writer.start()
+        if s.webhook_targets():
+            self.deliverer = Deliverer(
+                self.alerts,
+                s.webhook_secret,
+                self.off_loop,
+                timeout_s=s.webhook_timeout_s,
+                base_s=s.webhook_retry_base_s,
+                cap_s=s.webhook_retry_cap_s,
+                on_result=lambda ok: m.deliveries.labels("delivered" if ok else "failed").inc(),
+            )
+            self.deliverer.start()
         log.info(
             "serving %s (%s backend, %d classes, window %s)",
             self.model.version,
@@ -86,6 +105,8 @@ class Service:
     async def stop(self) -> None:
         """Graceful shutdown: finish queued inference, then flush pending writes."""
         self.draining = True
+        if self.deliverer:  # undelivered alerts stay in the outbox for the next start
+            await self.deliverer.close()
         if self.batcher:
             await self.batcher.close()
         if self.writer:

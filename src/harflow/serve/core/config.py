@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,8 +48,26 @@ class Settings(BaseSettings):
         le=1,
         description="exponent tempering window probabilities before HMM smoothing (1 = raw; unset: fitted)",
     )
+    webhook_urls: str = Field(
+        "", description="comma-separated URLs every new alert is POSTed to (HMAC-signed; retried until 2xx)"
+    )
+    webhook_secret: str = Field("", description="HMAC-SHA256 key for X-Harflow-Signature; required with URLs")
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    webhook_retry_base_s: float = Field(2.0, gt=0, description="first retry delay; doubles per attempt")
+    webhook_retry_cap_s: float = Field(600.0, gt=0, description="longest delay between retries")
     log_json: bool = True
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> Settings:
+        if self.webhook_urls.strip() and not self.webhook_secret:
+            raise ValueError(
+                "HARFLOW_WEBHOOK_URLS is set but HARFLOW_WEBHOOK_SECRET is empty: deliveries are signed"
+            )
+        return self
+
+    def webhook_targets(self) -> list[str]:
+        return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
 
     def database(self) -> str:
         if self.database_url:

@@ -3,9 +3,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
+_ID = BigInteger().with_variant(Integer, "sqlite")
 tokens = Table(
     "device_tokens",
     metadata,
@@ -16,7 +30,7 @@ tokens = Table(
 predictions = Table(
     "predictions",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", _ID, primary_key=True, autoincrement=True),
     Column("device_id", String(128), nullable=False),
     Column("seq", BigInteger, nullable=False),
     Column("t_start", Float, nullable=False),
@@ -32,7 +46,7 @@ predictions = Table(
 events = Table(
     "events",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", _ID, primary_key=True, autoincrement=True),
     Column("device_id", String(128), nullable=False),
     Column("type", String(32), nullable=False),
     Column("t", Float, nullable=False),
@@ -42,4 +56,93 @@ events = Table(
     Column("model_version", String(200), nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_events_device_t", "device_id", "t"),
+)
+
+# --- activity patterns (migration 0002) -------------------------------------------------------------------
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("tz", String(64), nullable=False),  # IANA zone: days are the person's local calendar days
+    Column("created_at", Float, nullable=False),
+)
+# which device a person wore when: a person's timeline is the union of their devices' predictions over
+# these intervals (t_to NULL = still worn)
+device_assignments = Table(
+    "device_assignments",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("device_id", String(128), nullable=False),
+    Column("person_id", String(128), ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("t_from", Float, nullable=False),
+    Column("t_to", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_assignments_device", "device_id", "t_from"),
+    Index("ix_assignments_person", "person_id", "t_from"),
+)
+# runs of one smoothed activity, kept after the raw per-window predictions expire (retention)
+segments = Table(
+    "segments",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("device_id", String(128), nullable=False),
+    Column("t_start", Float, nullable=False),
+    Column("t_end", Float, nullable=False),
+    Column("activity", String(64), nullable=False),
+    Column("windows", Integer, nullable=False),
+    Index("ix_segments_device_t", "device_id", "t_start"),
+)
+daily_metrics = Table(
+    "daily_metrics",
+    metadata,
+    Column("person_id", String(128), ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    Column("date", String(10), primary_key=True),  # local calendar day, YYYY-MM-DD
+    Column("valid", Boolean, nullable=False),
+    Column("metrics", Text, nullable=False),  # JSON object: the day's metrics (harflow.patterns.daily)
+    Column("computed_at", Float, nullable=False),
+)
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("person_id", String(128), ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("onset", String(16), nullable=False),
+    Column("detected", String(16), nullable=False),
+    Column("magnitude", Float, nullable=True),
+    Column("severity", String(16), nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("acknowledged_at", Float, nullable=True),
+    Column("acknowledged_by", String(128), nullable=True),
+    Column("ack_note", Text, nullable=True),
+    # re-running the analytics over the same data finds the same alert: stored once
+    UniqueConstraint("person_id", "kind", "metric", "onset", name="uq_alerts_identity"),
+    Index("ix_alerts_person_created", "person_id", "created_at"),
+)
+# the outbox: written in the alert's own transaction, so a committed alert is always delivered (at least once)
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("alert_id", _ID, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("target", String(500), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("delivered_at", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_deliveries_due", "delivered_at", "next_attempt_at"),
+)
+# per person: analytics are complete up to this time (epoch s); the next run starts from the day it falls in
+pattern_state = Table(
+    "pattern_state",
+    metadata,
+    Column("person_id", String(128), ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    Column("processed_until", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

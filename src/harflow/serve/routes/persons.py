@@ -1,0 +1,66 @@
+"""Persons: who wears the devices (admin), their device assignments, and their daily activity metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Query
+
+from harflow.serve.db.persons import Conflict
+from harflow.serve.deps import PersonDep, PrincipalDep, ServiceDep, admin_only
+from harflow.serve.schemas import Assignment, AssignmentIn, Daily, Person, PersonIn
+
+router = APIRouter(prefix="/v1/persons", tags=["persons"])
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+@router.post("", response_model=Person, status_code=201, dependencies=[admin_only("create persons")])
+async def create_person(body: PersonIn, svc: ServiceDep):
+    try:
+        return await svc.off_loop(svc.persons.create, body.id, body.display_name, body.tz)
+    except Conflict as e:
+        raise HTTPException(409, str(e)) from None
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+@router.get("", response_model=list[Person])
+async def list_persons(svc: ServiceDep, p: PrincipalDep):
+    rows = await svc.off_loop(svc.persons.list)
+    return [r for r in rows if p.may_access_person(r["id"])]
+
+
+@router.get("/{person_id}", response_model=Person)
+async def get_person(person: PersonDep):
+    return person
+
+
+@router.post(
+    "/{person_id}/devices",
+    response_model=Assignment,
+    status_code=201,
+    dependencies=[admin_only("assign devices")],
+)
+async def assign_device(body: AssignmentIn, person: PersonDep, svc: ServiceDep):
+    try:
+        return await svc.off_loop(svc.persons.assign, person["id"], body.device_id, body.t_from, body.t_to)
+    except Conflict as e:
+        raise HTTPException(409, str(e)) from None
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+@router.get("/{person_id}/devices", response_model=list[Assignment])
+async def list_devices(person: PersonDep, svc: ServiceDep):
+    return await svc.off_loop(svc.persons.assignments, person["id"])
+
+
+@router.get("/{person_id}/daily", response_model=Daily)
+async def daily(
+    person: PersonDep,
+    svc: ServiceDep,
+    date_from: str | None = Query(
+        None, alias="from", pattern=DATE, description="first local day, YYYY-MM-DD"
+    ),
+    date_to: str | None = Query(None, alias="to", pattern=DATE, description="last local day, YYYY-MM-DD"),
+):
+    days = await svc.off_loop(svc.analytics.days, person["id"], date_from, date_to)
+    return {"person_id": person["id"], "days": days}
