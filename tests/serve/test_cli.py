@@ -22,6 +22,10 @@ def test_export_onnx_matches_torch_and_auto_backend_picks_one(tiny_run, tmp_path
         out["max_abs_diff"] < 1e-4 and (run / "model.onnx").is_file() and (run / "transitions.json").is_file()
     )
     assert set(out["ms_per_batch64"]) == {"torch", "onnx"}
+    # one self-contained file: no weights side file, no temporary left behind
+    assert sorted(set(p.name for p in run.iterdir()) - set(p.name for p in tiny_run.iterdir())) == [
+        "model.onnx"
+    ]
     pred = Predictor.load(run)
     X = np.random.default_rng(3).normal(size=(5, pred.spec.length, 6)).astype(np.float32)
     assert np.allclose(

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
 from harflow.models import checkpoint
@@ -52,32 +55,38 @@ def export_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     out = onnx_path(run_dir)
     L, C = pred.spec.length, len(pred.spec.channels)
     example = torch.randn(4, L, C)
-    tmp = out.with_suffix(".onnx.tmp")
     batch = torch.export.Dim("batch", min=1, max=4096)
     arg = next(iter(inspect.signature(pred.model.forward).parameters))
-    try:
-        torch.onnx.export(
-            pred.model,
-            (example,),
-            str(tmp),
-            input_names=["windows"],
-            output_names=["logits"],
-            dynamic_shapes={"x": {0: batch}} if arg == "x" else None,
-            dynamo=True,
-            optimize=True,
-        )
-    except Exception as e:  # the dynamo exporter cannot take every model; the TorchScript one is the fallback
-        log.warning("dynamo ONNX export failed (%s); using the TorchScript exporter", e)
-        torch.onnx.export(
-            pred.model,
-            (example,),
-            str(tmp),
-            input_names=["windows"],
-            output_names=["logits"],
-            dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}},
-            dynamo=False,
-        )
-    tmp.replace(out)
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".onnx-export-") as work:
+        raw = Path(work) / "model.onnx"
+        try:
+            torch.onnx.export(
+                pred.model,
+                (example,),
+                str(raw),
+                input_names=["windows"],
+                output_names=["logits"],
+                dynamic_shapes={"x": {0: batch}} if arg == "x" else None,
+                dynamo=True,
+                optimize=True,
+            )
+        except Exception as e:  # the dynamo exporter cannot take every model; TorchScript's is the fallback
+            log.warning("dynamo ONNX export failed (%s); using the TorchScript exporter", e)
+            torch.onnx.export(
+                pred.model,
+                (example,),
+                str(raw),
+                input_names=["windows"],
+                output_names=["logits"],
+                dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}},
+                dynamo=False,
+            )
+        # the exporter may put the weights in a side file next to the graph; the run dir gets one
+        # self-contained file, replaced atomically
+        model = onnx.load(str(raw))
+        tmp = Path(work) / "single.onnx"
+        onnx.save_model(model, str(tmp), save_as_external_data=False)
+        os.replace(tmp, out)
     session = onnx_session(out)
     name = session.get_inputs()[0].name
 
