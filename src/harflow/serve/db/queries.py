@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 
 from harflow.serve.db.session import make_engine
-from harflow.serve.db.tables import events, predictions, tokens
+from harflow.serve.db.tables import events, predictions, segments, tokens
 
 
 @dataclass
@@ -69,17 +69,22 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     def timeline(self, device_id: str, t_from: float | None = None, t_to: float | None = None) -> list[dict]:
-        """Runs of the same smoothed activity, as segments."""
-        segs: list[dict] = []
-        for r in self.prediction_rows(device_id, t_from, t_to):
-            if segs and segs[-1]["activity"] == r["smoothed"] and r["t_start"] <= segs[-1]["t_end"] + 1e-6:
-                segs[-1]["t_end"] = r["t_end"]
-                segs[-1]["windows"] += 1
-            else:
-                segs.append(
-                    {"activity": r["smoothed"], "t_start": r["t_start"], "t_end": r["t_end"], "windows": 1}
-                )
-        return segs
+        """Runs of the same smoothed activity, as segments: the stored windows, and the segments kept for
+        the time whose windows have expired (retention)."""
+        q = select(segments.c.t_start, segments.c.t_end, segments.c.activity, segments.c.windows).where(
+            segments.c.device_id == device_id
+        )
+        if t_from is not None:
+            q = q.where(segments.c.t_end >= t_from)
+        if t_to is not None:
+            q = q.where(segments.c.t_start <= t_to)
+        with self.engine.connect() as conn:
+            kept = [tuple(r) for r in conn.execute(q)]
+        rows = [
+            (r["t_start"], r["t_end"], r["smoothed"], 1)
+            for r in self.prediction_rows(device_id, t_from, t_to)
+        ]
+        return merge_runs(sorted(kept + rows))
 
     def events(
         self, device_id: str, t_from: float | None = None, t_to: float | None = None, limit: int = 100_000
@@ -95,6 +100,19 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def merge_runs(rows: list[tuple[float, float, str, int]]) -> list[dict]:
+    """(t_start, t_end, activity, windows) in time order → runs of one activity over touching or overlapping
+    windows (consecutive windows overlap by half)."""
+    segs: list[dict] = []
+    for t0, t1, act, n in rows:
+        if segs and segs[-1]["activity"] == act and t0 <= segs[-1]["t_end"] + 1e-6:
+            segs[-1]["t_end"] = max(segs[-1]["t_end"], t1)
+            segs[-1]["windows"] += n
+        else:
+            segs.append({"activity": act, "t_start": t0, "t_end": t1, "windows": n})
+    return segs
 
 
 def prediction_row(
