@@ -1,7 +1,8 @@
 """The bench worker: one rank of a timed training loop, launched by torchrun (DDP) or horovodrun.
 
-It reuses the core's data loading, model registry, engine and sampler, runs ``--warmup`` untimed steps and
-``--steps`` timed ones, and writes its per-step measurements to ``OUT_DIR/rank<R>.json``.
+It reuses the core's data loading, model registry, launch (:func:`harflow.train.launch.start_engine`: engine
+and CPU placement) and sampler, runs ``--warmup`` untimed steps and ``--steps`` timed ones, and writes its
+per-step measurements to ``OUT_DIR/rank<R>.json``.
 
 Step-time breakdown, measured per step (the device is synchronized at each boundary):
 
@@ -44,7 +45,8 @@ from harflow.models import build_model
 from harflow.train.args import _model_opt
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
-from harflow.train.engine import Engine, LaunchError, make_engine
+from harflow.train.engine import Engine, LaunchError
+from harflow.train.launch import start_engine
 from harflow.train.trainer import IndexSampler, load_data, set_threads
 
 
@@ -97,7 +99,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         progress=False,
         seed=a.seed,
     )
-    with make_engine(cfg.engine, cfg.device, cfg.backend, cfg.threads) as engine:  # see Engine.__exit__
+    with start_engine(cfg) as engine:
         return _run(a, cfg, engine)
 
 

@@ -70,6 +70,14 @@ class TrainConfig:
     backend: Literal["auto", "gloo", "nccl"] = field(
         default="auto", metadata=flag("process-group backend (auto: nccl on CUDA, gloo on CPU)")
     )
+    # not "cpu_placement": that is the name of the per-rank record in a run's config.json and bench results
+    place_ranks: bool = field(
+        default=True,
+        metadata=flag(
+            "multi-process CPU runs: pin each rank to its share of the CPUs, comm threads ahead of compute "
+            "(harflow.train.launch); HARFLOW_CPU_PLACEMENT=0 turns it off too"
+        ),
+    )
     resume: bool = field(default=False, metadata=flag("continue from RUN_DIR/snapshot.pt"))
     max_steps_per_epoch: int | None = field(
         default=None, metadata=flag("cap the optimizer steps per epoch (short runs)")

@@ -4,6 +4,8 @@ Launch forms (the docstring of :mod:`harflow.train.__main__` lists them all)::
 
     harflow train --epochs 60 --out runs/x                       # one process
     torchrun --standalone --nproc-per-node 2 -m harflow.train --out runs/x   # DDP, gloo on CPU
+
+The engine is started, and on CPU the rank placed, by :func:`harflow.train.launch.start_engine`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from harflow.models.registry import model_config
 from harflow.train import checkpoint
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
-from harflow.train.engine import Engine, LaunchError, make_engine
+from harflow.train.engine import Engine, LaunchError
+from harflow.train.launch import start_engine
 from harflow.train.metrics import classification_metrics
 
 log = logging.getLogger("harflow.train")
@@ -166,7 +169,7 @@ def train(cfg: TrainConfig) -> dict[str, Any] | None:
     """Run training; returns the final metrics dict on rank 0 (None on other ranks)."""
     if cfg.batch_size < 1 or cfg.accum_steps < 1:
         raise LaunchError("--batch-size and --accum-steps must be positive")
-    with make_engine(cfg.engine, cfg.device, cfg.backend, cfg.threads) as engine:  # see Engine.__exit__
+    with start_engine(cfg) as engine:
         return _train(cfg, engine)
 
 
