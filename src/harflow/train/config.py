@@ -50,6 +50,9 @@ class TrainConfig:
     warmup_epochs: float = field(default=2.0, metadata=flag("linear learning-rate warm-up (epochs)"))
     weight_decay: float = field(default=1e-2, metadata=flag("AdamW weight decay"))
     label_smoothing: float = field(default=0.0, metadata=flag("cross-entropy label smoothing"))
+    max_grad_norm: float = field(
+        default=5.0, metadata=flag("clip the rank-averaged gradients to this global norm")
+    )
     augment: bool = field(
         default=True, metadata=flag("random rotation / scaling / noise of training windows")
     )

@@ -47,6 +47,8 @@ class Engine:
     """World size 1, or DDP over a torch.distributed process group."""
 
     name = "ddp"
+    # where the gradient all-reduce ends: inside backward (DDP's bucketed hooks), or only in finish_grads
+    grads_after_backward = False
 
     def __init__(
         self,
@@ -95,9 +97,11 @@ class Engine:
     ) -> torch.optim.Optimizer:
         return opt
 
-    def clipped_step(self, opt: torch.optim.Optimizer, model: nn.Module, max_norm: float) -> None:
-        """Clip the (already averaged) gradients, then step."""
-        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    def finish_grads(self, opt: torch.optim.Optimizer) -> None:
+        """Wait until the gradients are averaged across ranks (DDP's all-reduce ends inside backward)."""
+
+    def optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        """Step on the gradients :meth:`finish_grads` made ready."""
         opt.step()
 
     @contextlib.contextmanager
@@ -162,6 +166,7 @@ class HorovodEngine(Engine):
     threads ``hvd.init`` starts (background loop and gloo)."""
 
     name = "horovod"
+    grads_after_backward = True
 
     def __init__(
         self,
@@ -205,10 +210,12 @@ class HorovodEngine(Engine):
             op=self.hvd.Average,
         )
 
-    def clipped_step(self, opt: torch.optim.Optimizer, model: nn.Module, max_norm: float) -> None:
-        # Horovod all-reduces asynchronously: wait for the averaged gradients before clipping them
+    def finish_grads(self, opt: torch.optim.Optimizer) -> None:
+        # Horovod all-reduces asynchronously: the averaged gradients (to clip, to step on) exist only now
         opt.synchronize()  # type: ignore[attr-defined]
-        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
+    def optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        # finish_grads already synchronized; a second synchronize in step() would all-reduce again
         with opt.skip_synchronize():  # type: ignore[attr-defined]
             opt.step()
 
