@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from harflow.bench import worker
 from harflow.train.args import (
     DRY_RUN_SUBJECTS,
     _strip_optional,
     add_config_flags,
     add_train_args,
     config_from_args,
+    config_from_namespace,
     flag_name,
 )
 from harflow.train.config import TrainConfig
@@ -124,3 +126,13 @@ def test_dry_run_is_a_tiny_run():
 
 def test_unknown_engine_reaches_the_engine_that_names_the_valid_ones():
     assert config_from_args(_parser().parse_args(["--engine", "mpi"])).engine == "mpi"
+
+
+def test_bench_worker_takes_the_training_flags_of_the_fields_it_uses():
+    p = argparse.ArgumentParser()
+    add_config_flags(p, worker.CONFIG_FIELDS, {"device": "cpu"})
+    cfg = config_from_namespace(p.parse_args(["--lr", "0.5", "--max-grad-norm", "1", "--no-augment"]))
+    assert (cfg.lr, cfg.max_grad_norm, cfg.augment, cfg.device) == (0.5, 1.0, False, "cpu")
+    assert cfg.epochs == TrainConfig().epochs  # not a worker flag: its --epochs counts timed epochs
+    with pytest.raises(ValueError, match="not TrainConfig fields"):
+        add_config_flags(argparse.ArgumentParser(), ["per_worker_batch"])

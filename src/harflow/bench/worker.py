@@ -3,7 +3,9 @@
 It reuses the core's data loading, model registry, launch (:func:`harflow.train.launch.start_engine`: engine
 and CPU placement), sampler, optimizer and training step (:func:`harflow.train.step.train_step`, timed by a
 :class:`~harflow.train.step.StepTimer`), runs ``--warmup`` untimed steps and ``--steps`` timed ones, and
-writes its per-step measurements to ``OUT_DIR/rank<R>.json``.
+writes its per-step measurements to ``OUT_DIR/rank<R>.json``. The training settings it uses are the
+training command's own flags (``--model``, ``--model-opt``, ``--lr``, ``--max-grad-norm``, …, generated
+from :class:`~harflow.train.config.TrainConfig`); ``--device`` defaults to cpu here.
 
 Step-time breakdown, measured per step (the device is synchronized at each boundary):
 
@@ -42,13 +44,38 @@ from torch.utils.data import BatchSampler
 from harflow.bench.flops import train_flops_per_sample
 from harflow.memory import malloc_tuned
 from harflow.models import build_model
-from harflow.train.args import _model_opt
+from harflow.train.args import add_config_flags, config_from_namespace
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError
 from harflow.train.launch import start_engine
 from harflow.train.step import StepTimer, build_optimizer, device_batches, train_step
 from harflow.train.trainer import IndexSampler, load_data, set_threads
+
+# the TrainConfig fields a bench step depends on; they come with the training command's flags
+CONFIG_FIELDS = (
+    "model",
+    "model_config",
+    "data",
+    "classes",
+    "subjects",
+    "rate_hz",
+    "window_s",
+    "hop_s",
+    "lr",
+    "lr_scaling",
+    "base_batch",
+    "weight_decay",
+    "label_smoothing",
+    "max_grad_norm",
+    "augment",
+    "seed",
+    "threads",
+    "device",
+    "engine",
+    "backend",
+    "place_ranks",
+)
 
 
 def _batches(n: int, world: int, rank: int, seed: int, micro: int) -> Iterator[list[int]]:
@@ -90,17 +117,7 @@ def _peak_mem_mb(dev: torch.device) -> tuple[float, str]:
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
-    cfg = TrainConfig(
-        model=a.model,
-        model_config=dict(a.model_opt),
-        subjects=a.subjects,
-        threads=a.threads,
-        device=a.device,
-        engine=a.engine,
-        progress=False,
-        seed=a.seed,
-        augment=a.augment,
-    )
+    cfg = config_from_namespace(a, progress=False)
     with start_engine(cfg) as engine:
         return _run(a, cfg, engine)
 
@@ -187,18 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", default="lstm")
-    p.add_argument("--model-opt", action="append", type=_model_opt, default=[], metavar="KEY=VALUE")
-    p.add_argument("--subjects", type=lambda s: s.split(","), default=None)
+    add_config_flags(
+        p.add_argument_group("training (the flags of harflow train)"), CONFIG_FIELDS, {"device": "cpu"}
+    )
     p.add_argument("--per-worker-batch", type=int, required=True)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--epochs", type=int, default=None, help="timed epochs instead of --steps")
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--engine", default="ddp", choices=("ddp", "horovod"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-augment", dest="augment", action="store_false")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--sync-dir", default=None, help="independent workers: start/stop timing together here")
     p.add_argument("--sync-count", type=int, default=1, help="independent workers: how many meet")
