@@ -84,3 +84,14 @@ def test_compute_thread_stays_normal_when_no_comm_thread_changed():
     r = _in_child(PRIORITIZE.format(tids="{gone}"))
     assert r["got"] == {"comm_threads_batch": 0, "compute_thread": "normal"}
     assert r["main"] == os.SCHED_OTHER and r["comm"] == os.SCHED_OTHER
+
+
+def test_placement_is_part_of_the_launch_config_and_the_environment_can_turn_it_off(monkeypatch):
+    from harflow.train.config import TrainConfig
+    from harflow.train.launch import placement_wanted
+
+    monkeypatch.delenv("HARFLOW_CPU_PLACEMENT", raising=False)
+    assert placement_wanted(TrainConfig())
+    assert not placement_wanted(TrainConfig(place_ranks=False))
+    monkeypatch.setenv("HARFLOW_CPU_PLACEMENT", "0")
+    assert not placement_wanted(TrainConfig())

@@ -1,7 +1,11 @@
 """The bench worker: one rank of a timed training loop, launched by torchrun (DDP) or horovodrun.
 
-It reuses the core's data loading, model registry, engine and sampler, runs ``--warmup`` untimed steps and
-``--steps`` timed ones, and writes its per-step measurements to ``OUT_DIR/rank<R>.json``.
+It reuses the core's data loading, model registry, launch (:func:`harflow.train.launch.start_engine`: engine
+and CPU placement), sampler, optimizer and training step (:func:`harflow.train.step.train_step`, timed by a
+:class:`~harflow.train.step.StepTimer`), runs ``--warmup`` untimed steps and ``--steps`` timed ones, and
+writes its per-step measurements to ``OUT_DIR/rank<R>.json``. The training settings it uses are the
+training command's own flags (``--model``, ``--model-opt``, ``--lr``, ``--max-grad-norm``, …, generated
+from :class:`~harflow.train.config.TrainConfig`); ``--device`` defaults to cpu here.
 
 Step-time breakdown, measured per step (the device is synchronized at each boundary):
 
@@ -13,7 +17,8 @@ Step-time breakdown, measured per step (the device is synchronized at each bound
   callback)``; gloo threads then needed the GIL, which at interpreter exit aborted a rank now and then
   (SIGABRT, "terminate called without an active exception"), more often with ranks pinned to one CPU each.
   Horovod: the wait in ``optimizer.synchronize()``;
-* ``optimizer``: gradient clipping and the AdamW step.
+* ``optimizer``: gradient clipping and the AdamW step (for DDP and one worker, also the no-op wait for the
+  gradients, which are ready when backward ends).
 
     torchrun --standalone --nproc-per-node 2 -m harflow.bench.worker \\
         --per-worker-batch 64 --steps 30 --out-dir D
@@ -22,7 +27,7 @@ Step-time breakdown, measured per step (the device is synchronized at each bound
 from __future__ import annotations
 
 import argparse
-import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -34,18 +39,43 @@ from statistics import median
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import BatchSampler
 
 from harflow.bench.flops import train_flops_per_sample
 from harflow.memory import malloc_tuned
 from harflow.models import build_model
-from harflow.train.args import _model_opt
+from harflow.train.args import add_config_flags, config_from_namespace
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
-from harflow.train.engine import Engine, LaunchError, make_engine
+from harflow.train.engine import Engine, LaunchError
+from harflow.train.launch import start_engine
+from harflow.train.step import StepTimer, build_optimizer, device_batches, train_step
 from harflow.train.trainer import IndexSampler, load_data, set_threads
+
+# the TrainConfig fields a bench step depends on; they come with the training command's flags
+CONFIG_FIELDS = (
+    "model",
+    "model_config",
+    "data",
+    "classes",
+    "subjects",
+    "rate_hz",
+    "window_s",
+    "hop_s",
+    "lr",
+    "lr_scaling",
+    "base_batch",
+    "weight_decay",
+    "label_smoothing",
+    "max_grad_norm",
+    "augment",
+    "seed",
+    "threads",
+    "device",
+    "engine",
+    "backend",
+    "place_ranks",
+)
 
 
 def _batches(n: int, world: int, rank: int, seed: int, micro: int) -> Iterator[list[int]]:
@@ -87,82 +117,39 @@ def _peak_mem_mb(dev: torch.device) -> tuple[float, str]:
 
 
 def run(a: argparse.Namespace) -> dict[str, Any]:
-    cfg = TrainConfig(
-        model=a.model,
-        model_config=dict(a.model_opt),
-        subjects=a.subjects,
-        threads=a.threads,
-        device=a.device,
-        engine=a.engine,
-        progress=False,
-        seed=a.seed,
-    )
-    with make_engine(cfg.engine, cfg.device, cfg.backend, cfg.threads) as engine:  # see Engine.__exit__
+    cfg = config_from_namespace(a, progress=False)
+    with start_engine(cfg) as engine:
         return _run(a, cfg, engine)
-
-
-def _sync(dev: torch.device) -> float:
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-    return time.perf_counter()
 
 
 def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, Any]:
     threads = set_threads(cfg, engine)
     dev, world, rank = engine.device, engine.world_size, engine.rank
+    # the global batch, which the trainer's learning-rate scaling refers to
+    cfg = dataclasses.replace(cfg, batch_size=a.per_worker_batch * world)
     data = load_data(cfg)
     tr = data.splits["train"]
     X, Y = torch.from_numpy(tr.X), torch.from_numpy(tr.y)
-    torch.manual_seed(a.seed)
+    torch.manual_seed(cfg.seed)
     raw = build_model(cfg.model, X.shape[2], len(data.label_map.names), X.shape[1], cfg.model_config)
     flops_per_sample = train_flops_per_sample(raw, X.shape[1], X.shape[2])
     model = engine.wrap_model(raw)
     method = "none (1 worker)"
-    if isinstance(model, nn.parallel.DistributedDataParallel):
-        method = "no_sync_difference"
-    elif engine.name == "horovod" and world > 1:
-        method = "horovod_synchronize"
-    opt = torch.optim.AdamW(raw.parameters(), lr=1e-3)
-    opt = engine.wrap_optimizer(opt, raw, 1)
-    augment = Augmenter(data.normalizer, data.spec.channels) if a.augment else None
-    batches = _batches(len(tr), world, rank, a.seed, a.per_worker_batch)
+    if world > 1:
+        method = "horovod_synchronize" if engine.grads_after_backward else "no_sync_difference"
+    opt = engine.wrap_optimizer(build_optimizer(cfg, raw), raw, cfg.accum_steps)
+    augment = Augmenter(data.normalizer, data.spec.channels) if cfg.augment else None
+    batches = device_batches(X, Y, _batches(len(tr), world, rank, cfg.seed, a.per_worker_batch), dev, augment)
     if a.epochs:  # an epoch of the global batch: the windows every worker together sees once
         a.steps = max(1, a.epochs * (len(tr) // (a.per_worker_batch * world)))
     total = a.warmup + a.steps
     steps: list[dict[str, float]] = []
+    timer = StepTimer(dev)
     model.train()
 
     def one_step(sync_grads: bool = True) -> dict[str, float]:
-        t0 = _sync(dev)
-        idx = next(batches)
-        x, y = X[idx], Y[idx]
-        if augment is not None:
-            x = augment(x)
-        x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        t1 = _sync(dev)
-        opt.zero_grad()  # Horovod's optimizer takes no set_to_none (None is torch's default anyway)
-        ctx = model.no_sync() if not sync_grads else contextlib.nullcontext()
-        with ctx:
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-        t2 = _sync(dev)
-        hv_wait = 0.0
-        if not sync_grads:
-            return {"data": t1 - t0, "fwd_bwd": t2 - t1}
-        if engine.name == "horovod" and world > 1:
-            opt.synchronize()  # type: ignore[attr-defined]
-            hv_wait = _sync(dev) - t2
-            t2 += hv_wait
-        nn.utils.clip_grad_norm_(raw.parameters(), 5.0)
-        if engine.name == "horovod" and world > 1:
-            with opt.skip_synchronize():  # type: ignore[attr-defined]
-                opt.step()
-        else:
-            opt.step()
-        t3 = _sync(dev)
-        comm = hv_wait
-        fb = (t2 - t1) - hv_wait
-        return {"step": t3 - t0, "data": t1 - t0, "fwd_bwd": fb, "comm": comm, "optimizer": t3 - t2}
+        train_step(model, opt, engine, batches, cfg, sync_grads=sync_grads, timer=timer)
+        return {"step": timer.total, **timer.times}
 
     for i in range(total):
         if i == a.warmup and a.sync_dir:
@@ -174,6 +161,10 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
             print(f"BENCH_PROGRESS {i + 1} {total}", flush=True)
     if a.sync_dir:  # keep loading the machine, untimed, until the slowest independent worker is done too
         _file_barrier(Path(a.sync_dir), "done", a.sync_count, step=one_step)
+    if method != "horovod_synchronize":  # the gradients were ready after backward: nothing to wait for
+        for s in steps:
+            s["optimizer"] += s["comm"]
+            s["comm"] = 0.0
     if method == "no_sync_difference":
         calib = [one_step(sync_grads=False)["fwd_bwd"] for _ in range(max(5, a.steps // 2))]
         exposed = max(0.0, median(s["fwd_bwd"] for s in steps) - median(calib))
@@ -213,18 +204,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", default="lstm")
-    p.add_argument("--model-opt", action="append", type=_model_opt, default=[], metavar="KEY=VALUE")
-    p.add_argument("--subjects", type=lambda s: s.split(","), default=None)
+    add_config_flags(
+        p.add_argument_group("training (the flags of harflow train)"), CONFIG_FIELDS, {"device": "cpu"}
+    )
     p.add_argument("--per-worker-batch", type=int, required=True)
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--epochs", type=int, default=None, help="timed epochs instead of --steps")
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--engine", default="ddp", choices=("ddp", "horovod"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-augment", dest="augment", action="store_false")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--sync-dir", default=None, help="independent workers: start/stop timing together here")
     p.add_argument("--sync-count", type=int, default=1, help="independent workers: how many meet")

@@ -1,9 +1,20 @@
-"""Command-line flags of ``harflow train`` / ``python -m harflow.train`` → :class:`TrainConfig`."""
+"""Command-line flags of ``harflow train`` / ``python -m harflow.train`` ↔ :class:`TrainConfig`, generated.
+
+Each :class:`TrainConfig` field becomes one flag (its metadata has the help text and, where it is not
+``--field-name``, the flag), and a parsed namespace becomes a config field by field, so the two cannot drift
+apart. From the field's type: ``Literal`` → ``choices``; ``bool`` → ``--x/--no-x``; ``list[str]`` → one
+comma-separated value; ``dict`` → ``KEY=VALUE``, repeatable (``--model-opt``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import time
+import types
+import typing
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from harflow.train.config import TrainConfig
@@ -21,53 +32,88 @@ def _model_opt(s: str) -> tuple[str, Any]:
         return key, value
 
 
+def _comma_list(s: str) -> list[str] | None:
+    return s.split(",") if s else None
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _strip_optional(tp: Any) -> Any:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        rest = [t for t in typing.get_args(tp) if t is not type(None)]
+        if len(rest) == 1:
+            return rest[0]
+    return tp
+
+
+def _argparse_kwargs(f: dataclasses.Field, tp: Any) -> dict[str, Any]:
+    if "help" not in f.metadata:
+        raise TypeError(f"TrainConfig.{f.name} has no flag: declare it with harflow.train.config.opt(...)")
+    if "cli_default" in f.metadata:
+        default = f.metadata["cli_default"]
+    elif f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    else:
+        default = f.default
+    kw: dict[str, Any] = {"dest": f.name, "default": default, "help": f.metadata["help"]}
+    tp = _strip_optional(tp)
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+    elif origin is typing.Literal:
+        values = typing.get_args(tp)
+        kw["type"] = type(values[0])
+        if f.metadata.get("choices", True):
+            kw["choices"] = values
+    elif origin is list:
+        kw.update(type=_comma_list, metavar="A,B,…")
+    elif origin is dict:
+        kw.update(action="append", type=_model_opt, metavar="KEY=VALUE", default=list(default.items()))
+    elif tp in (int, float, str):
+        kw["type"] = tp
+    else:
+        raise TypeError(f"TrainConfig.{f.name}: no flag type for {tp!r}")
+    return kw
+
+
+def add_config_flags(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup,
+    only: Collection[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> None:
+    """Add a flag for every :class:`TrainConfig` field (or the fields named in ``only``); ``defaults``
+    replaces a flag's default (a tool whose usual value differs from training's)."""
+    hints = typing.get_type_hints(TrainConfig)
+    fields = dataclasses.fields(TrainConfig)
+    unknown = set(only or ()) - {f.name for f in fields}
+    if unknown:
+        raise ValueError(f"not TrainConfig fields: {sorted(unknown)}")
+    for f in fields:
+        if only is not None and f.name not in only:
+            continue
+        kw = _argparse_kwargs(f, hints[f.name])
+        if defaults and f.name in defaults:
+            kw["default"] = defaults[f.name]
+        p.add_argument(flag_name(f), **kw)
+
+
+def config_from_namespace(a: argparse.Namespace, **overrides: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from the fields the namespace has flags for (the others keep their defaults),
+    then ``overrides``."""
+    hints = typing.get_type_hints(TrainConfig)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(TrainConfig):
+        if hasattr(a, f.name):
+            v = getattr(a, f.name)
+            is_dict = typing.get_origin(_strip_optional(hints[f.name])) is dict
+            values[f.name] = dict(v) if is_dict and v is not None else v  # KEY=VALUE pairs → dict
+    return TrainConfig(**{**values, **overrides})
+
+
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    d = TrainConfig()
-    p.add_argument(
-        "--model", default=d.model, help="model name from the registry (lstm, deepconvlstm, cnn1d)"
-    )
-    p.add_argument(
-        "--model-opt",
-        action="append",
-        type=_model_opt,
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a model option, e.g. --model-opt hidden_size=128 (repeatable)",
-    )
-    p.add_argument("--data", default=d.data, help="hapt, or csv:PATH for your own CSV/Parquet recordings")
-    p.add_argument("--classes", type=int, default=d.classes, choices=(6, 12), help="HAPT label set")
-    p.add_argument("--subjects", default=None, help="comma-separated HAPT subjects to use (small runs)")
-    p.add_argument(
-        "--rate", type=float, default=d.rate_hz, dest="rate_hz", help="sample rate (Hz) for the model"
-    )
-    p.add_argument("--window", type=float, default=d.window_s, dest="window_s", help="window length (s)")
-    p.add_argument("--hop", type=float, default=d.hop_s, dest="hop_s", help="window hop (s)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="GLOBAL batch across all workers")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument(
-        "--lr-scaling",
-        choices=("none", "linear", "sqrt"),
-        default=d.lr_scaling,
-        help="scale --lr by (batch/--base-batch) or its square root (Goyal et al. 2017)",
-    )
-    p.add_argument("--base-batch", type=int, default=d.base_batch)
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--no-augment", action="store_true", help="train on the windows as recorded")
-    p.add_argument("--accum-steps", type=int, default=d.accum_steps, help="gradient accumulation micro-steps")
-    p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience (epochs)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=None, help="run directory (default runs/<timestamp>)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch threads per process (default cores ÷ procs)"
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=d.device)
-    p.add_argument("--engine", default=d.engine, help="ddp (torch.distributed) or horovod")
-    p.add_argument("--backend", choices=("auto", "gloo", "nccl"), default=d.backend)
-    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/snapshot.pt")
-    p.add_argument("--max-steps-per-epoch", type=int, default=None)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(p)
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -76,38 +122,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
-    import time
-
-    out = a.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}"
-    cfg = TrainConfig(
-        model=a.model,
-        model_config=dict(a.model_opt),
-        data=a.data,
-        classes=a.classes,
-        subjects=a.subjects.split(",") if a.subjects else None,
-        rate_hz=a.rate_hz,
-        window_s=a.window_s,
-        hop_s=a.hop_s,
-        epochs=a.epochs,
-        batch_size=a.batch_size,
-        lr=a.lr,
-        lr_scaling=a.lr_scaling,
-        base_batch=a.base_batch,
-        warmup_epochs=a.warmup_epochs,
-        weight_decay=a.weight_decay,
-        accum_steps=a.accum_steps,
-        patience=a.patience,
-        seed=a.seed,
-        out=out,
-        threads=a.threads,
-        device=a.device,
-        engine=a.engine,
-        backend=a.backend,
-        resume=a.resume,
-        max_steps_per_epoch=a.max_steps_per_epoch,
-        progress=not a.no_progress,
-        augment=not a.no_augment,
-    )
+    cfg = config_from_namespace(a, out=a.out or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     if a.dry_run:
         cfg.epochs, cfg.max_steps_per_epoch, cfg.warmup_epochs = 1, 3, 0.0
         if cfg.data == "hapt" and cfg.subjects is None:

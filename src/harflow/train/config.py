@@ -1,4 +1,9 @@
-"""Typed training configuration."""
+"""Typed training configuration — also the single source of the training command-line flags.
+
+Every field carries its flag in its metadata (:func:`flag`: the help text and, where it is not
+``--field-name``, the flag's name); :mod:`harflow.train.args` builds the parser from these, so no field
+can be left without a flag.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +12,81 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 
+def flag(help: str, name: str | None = None, **cli: Any) -> dict[str, Any]:
+    """A field's metadata for its command-line flag: help text, the flag's name where it is not
+    ``--field-name``, and flag-only settings (:func:`harflow.train.args.add_config_flags`): ``cli_default``
+    (where the flag's default differs from the field's) and ``choices=False`` (accept any value: the code
+    behind it names the valid ones)."""
+    return {"help": help, "flag": name, **cli}
+
+
 @dataclass
 class TrainConfig:
-    model: str = "lstm"
-    model_config: dict[str, Any] = field(default_factory=dict)
-    data: str = "hapt"
-    classes: int = 6
-    subjects: list[str] | None = None  # restrict HAPT to these subjects (tiny runs)
-    rate_hz: float = 50.0
-    window_s: float = 2.56
-    hop_s: float = 1.28
-    epochs: int = 40
-    batch_size: int = 64  # global batch across all workers
-    lr: float = 3e-3
-    lr_scaling: Literal["none", "linear", "sqrt"] = "none"
-    base_batch: int = 64  # the batch size `lr` refers to when scaling
-    warmup_epochs: float = 2.0
-    weight_decay: float = 1e-2
-    label_smoothing: float = 0.0
-    augment: bool = True  # random rotation / scaling / noise of training windows
-    accum_steps: int = 1
-    patience: int = 15
-    seed: int = 0
-    out: str = "runs/latest"
-    threads: int | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    engine: Literal["ddp", "horovod"] = "ddp"
-    backend: Literal["auto", "gloo", "nccl"] = "auto"
-    resume: bool = False
-    max_steps_per_epoch: int | None = None
-    snapshot_every: int = 1
-    progress: bool = True
+    model: str = field(
+        default="lstm", metadata=flag("model name from the registry (lstm, deepconvlstm, cnn1d)")
+    )
+    model_config: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=flag(
+            "override a model option, e.g. --model-opt hidden_size=128 (repeatable)", "--model-opt"
+        ),
+    )
+    data: str = field(default="hapt", metadata=flag("hapt, or csv:PATH for your own CSV/Parquet recordings"))
+    classes: Literal[6, 12] = field(default=6, metadata=flag("HAPT label set"))
+    subjects: list[str] | None = field(
+        default=None, metadata=flag("comma-separated HAPT subjects to use (small runs)")
+    )
+    rate_hz: float = field(default=50.0, metadata=flag("sample rate (Hz) for the model", "--rate"))
+    window_s: float = field(default=2.56, metadata=flag("window length (s)", "--window"))
+    hop_s: float = field(default=1.28, metadata=flag("window hop (s)", "--hop"))
+    epochs: int = field(default=40, metadata=flag("training epochs"))
+    batch_size: int = field(default=64, metadata=flag("GLOBAL batch across all workers"))
+    lr: float = field(default=3e-3, metadata=flag("AdamW learning rate (at --base-batch when scaled)"))
+    lr_scaling: Literal["none", "linear", "sqrt"] = field(
+        default="none",
+        metadata=flag("scale --lr by (batch/--base-batch) or its square root (Goyal et al. 2017)"),
+    )
+    base_batch: int = field(default=64, metadata=flag("the batch size --lr refers to when scaling"))
+    warmup_epochs: float = field(default=2.0, metadata=flag("linear learning-rate warm-up (epochs)"))
+    weight_decay: float = field(default=1e-2, metadata=flag("AdamW weight decay"))
+    label_smoothing: float = field(default=0.0, metadata=flag("cross-entropy label smoothing"))
+    max_grad_norm: float = field(
+        default=5.0, metadata=flag("clip the rank-averaged gradients to this global norm")
+    )
+    augment: bool = field(
+        default=True, metadata=flag("random rotation / scaling / noise of training windows")
+    )
+    accum_steps: int = field(default=1, metadata=flag("gradient accumulation micro-steps"))
+    patience: int = field(default=15, metadata=flag("early-stopping patience (epochs)"))
+    seed: int = field(default=0, metadata=flag("random seed"))
+    out: str = field(
+        default="runs/latest", metadata=flag("run directory (default runs/<timestamp>)", cli_default=None)
+    )
+    threads: int | None = field(
+        default=None, metadata=flag("torch threads per process (default cores ÷ procs)")
+    )
+    device: Literal["auto", "cpu", "cuda"] = field(default="auto", metadata=flag("where to train"))
+    # no argparse choices: the engine's own error lists the valid ones (the launch tests check its wording)
+    engine: Literal["ddp", "horovod"] = field(
+        default="ddp", metadata=flag("ddp (torch.distributed) or horovod", choices=False)
+    )
+    backend: Literal["auto", "gloo", "nccl"] = field(
+        default="auto", metadata=flag("process-group backend (auto: nccl on CUDA, gloo on CPU)")
+    )
+    # not "cpu_placement": that is the name of the per-rank record in a run's config.json and bench results
+    place_ranks: bool = field(
+        default=True,
+        metadata=flag(
+            "multi-process CPU runs: pin each rank to its share of the CPUs, comm threads ahead of compute "
+            "(harflow.train.launch); HARFLOW_CPU_PLACEMENT=0 turns it off too"
+        ),
+    )
+    resume: bool = field(default=False, metadata=flag("continue from RUN_DIR/snapshot.pt"))
+    max_steps_per_epoch: int | None = field(
+        default=None, metadata=flag("cap the optimizer steps per epoch (short runs)")
+    )
+    snapshot_every: int = field(default=1, metadata=flag("write RUN_DIR/snapshot.pt every N epochs"))
+    progress: bool = field(default=True, metadata=flag("progress bar"))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

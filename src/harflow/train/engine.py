@@ -3,6 +3,9 @@
 The launch decides: ``torchrun`` sets ``RANK``/``WORLD_SIZE`` and we join a process group (gloo on CPU, NCCL
 on CUDA); a plain ``python``/``harflow`` launch is world size 1 with no group; ``--engine horovod`` under
 ``horovodrun`` uses Horovod's ring all-reduce instead. The trainer only talks to :class:`Engine`.
+
+Constructing an engine only starts its process group; where the rank runs on a CPU node (pinning, thread
+priorities) is the launch's part: :func:`harflow.train.launch.start_engine` does both, in that order.
 """
 
 from __future__ import annotations
@@ -10,14 +13,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
-
-from harflow.train import placement
 
 
 class LaunchError(RuntimeError):
@@ -46,14 +47,17 @@ class Engine:
     """World size 1, or DDP over a torch.distributed process group."""
 
     name = "ddp"
+    # where the gradient all-reduce ends: inside backward (DDP's bucketed hooks), or only in finish_grads
+    grads_after_backward = False
 
     def __init__(
         self,
         device: str = "auto",
         backend: str = "auto",
         timeout_s: float = 300,
-        threads: int | None = None,
     ) -> None:
+        self.node_cores = usable_cores()  # the node's, read before the launch pins this rank to its share
+        self.placement: dict[str, Any] = {}  # this rank's CPU placement, set by the launch
         self.rank = _env_int("RANK", 0)
         self.world_size = _env_int("WORLD_SIZE", 1)
         self.local_rank = _env_int("LOCAL_RANK", 0)
@@ -69,29 +73,12 @@ class Engine:
             raise LaunchError("backend nccl needs CUDA devices; use gloo (the default on CPU)")
         self.backend = backend
         self.distributed = self.world_size > 1
-
-        def start() -> None:
-            if self.distributed and not dist.is_initialized():
-                dist.init_process_group(
-                    backend,
-                    timeout=datetime.timedelta(seconds=timeout_s),
-                    device_id=dev if dev.type == "cuda" else None,
-                )
-
-        self._start_group(start, dev.type == "cpu", threads)
-
-    def _start_group(self, start: Callable[[], None], cpu: bool, threads: int | None) -> None:
-        """Run ``start`` (which starts the process group and sets the rank fields), then on a multi-rank CPU
-        run pin this rank and put the threads the group started ahead of the compute thread
-        (:mod:`harflow.train.placement`)."""
-        self.node_cores = usable_cores()  # before pinning narrows this process's share
-        tune = cpu and placement.enabled()
-        before = placement.thread_ids() if tune else set()
-        start()
-        self.placement: dict[str, Any] = {}
-        if tune and self.world_size > 1:
-            new = placement.thread_ids() - before
-            self.placement = placement.place(self.local_rank, self.local_world_size, threads, new)
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group(
+                backend,
+                timeout=datetime.timedelta(seconds=timeout_s),
+                device_id=dev if dev.type == "cuda" else None,
+            )
 
     @property
     def is_main(self) -> bool:
@@ -110,9 +97,11 @@ class Engine:
     ) -> torch.optim.Optimizer:
         return opt
 
-    def clipped_step(self, opt: torch.optim.Optimizer, model: nn.Module, max_norm: float) -> None:
-        """Clip the (already averaged) gradients, then step."""
-        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    def finish_grads(self, opt: torch.optim.Optimizer) -> None:
+        """Wait until the gradients are averaged across ranks (DDP's all-reduce ends inside backward)."""
+
+    def optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        """Step on the gradients :meth:`finish_grads` made ready."""
         opt.step()
 
     @contextlib.contextmanager
@@ -150,7 +139,6 @@ class Engine:
     def shutdown(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
-        placement.restore_compute_thread()
 
     def __enter__(self) -> Engine:
         return self
@@ -173,19 +161,21 @@ class Engine:
 
 
 class HorovodEngine(Engine):
-    """Horovod (the seed paper's engine): ring all-reduce via ``hvd.DistributedOptimizer``. On CPU its ranks
-    get the same placement as DDP's (:mod:`harflow.train.placement`), applied to the threads ``hvd.init``
-    starts (background loop and gloo)."""
+    """Horovod (the seed paper's engine): ring all-reduce via ``hvd.DistributedOptimizer``. On CPU the launch
+    gives its ranks the same placement as DDP's (:func:`harflow.train.launch.start_engine`), applied to the
+    threads ``hvd.init`` starts (background loop and gloo)."""
 
     name = "horovod"
+    grads_after_backward = True
 
     def __init__(
         self,
         device: str = "auto",
         backend: str = "auto",
         timeout_s: float = 300,
-        threads: int | None = None,
     ) -> None:
+        self.node_cores = usable_cores()
+        self.placement: dict[str, Any] = {}  # this rank's CPU placement, set by the launch
         try:
             import horovod.torch as hvd
         except ImportError as e:
@@ -193,14 +183,10 @@ class HorovodEngine(Engine):
                 f"--engine horovod needs Horovod built against this torch (`make horovod`): {e}"
             ) from e
         self.hvd = hvd
-
-        def start() -> None:
-            hvd.init()
-            self.rank, self.world_size = hvd.rank(), hvd.size()
-            self.local_rank, self.local_world_size = hvd.local_rank(), hvd.local_size()
-
         dev = resolve_device(device)
-        self._start_group(start, dev.type == "cpu", threads)
+        hvd.init()
+        self.rank, self.world_size = hvd.rank(), hvd.size()
+        self.local_rank, self.local_world_size = hvd.local_rank(), hvd.local_size()
         if dev.type == "cuda":
             dev = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(dev)
@@ -224,10 +210,12 @@ class HorovodEngine(Engine):
             op=self.hvd.Average,
         )
 
-    def clipped_step(self, opt: torch.optim.Optimizer, model: nn.Module, max_norm: float) -> None:
-        # Horovod all-reduces asynchronously: wait for the averaged gradients before clipping them
+    def finish_grads(self, opt: torch.optim.Optimizer) -> None:
+        # Horovod all-reduces asynchronously: the averaged gradients (to clip, to step on) exist only now
         opt.synchronize()  # type: ignore[attr-defined]
-        nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+
+    def optimizer_step(self, opt: torch.optim.Optimizer) -> None:
+        # finish_grads already synchronized; a second synchronize in step() would all-reduce again
         with opt.skip_synchronize():  # type: ignore[attr-defined]
             opt.step()
 
@@ -252,16 +240,13 @@ class HorovodEngine(Engine):
 
     def shutdown(self) -> None:
         self.hvd.shutdown()
-        placement.restore_compute_thread()
 
 
-def make_engine(
-    engine: str, device: str = "auto", backend: str = "auto", threads: int | None = None
-) -> Engine:
-    """``threads``: an explicit per-process thread count (on CPU no rank is pinned when it exceeds a rank's
-    CPU share)."""
+def make_engine(engine: str, device: str = "auto", backend: str = "auto") -> Engine:
+    """The engine named ``engine``, its process group started (CPU placement is not its part: see
+    :func:`harflow.train.launch.start_engine`)."""
     if engine == "ddp":
-        return Engine(device, backend, threads=threads)
+        return Engine(device, backend)
     if engine == "horovod":
-        return HorovodEngine(device, backend, threads=threads)
+        return HorovodEngine(device, backend)
     raise LaunchError(f"unknown engine {engine!r}; choose ddp or horovod")

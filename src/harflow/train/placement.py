@@ -21,7 +21,10 @@ So on a rank with CPUs of its own:
 
 Real-time priorities get the same order but are unsafe: with the runloop threads above the loop thread,
 a run livelocked at once (a runloop thread spinning for the loop thread it had preempted).
-``HARFLOW_CPU_PLACEMENT=0`` turns all of it off.
+
+The launch applies it, right after starting the process group: :func:`harflow.train.launch.start_engine`.
+``--no-place-ranks`` (``TrainConfig.place_ranks``) or the environment variable ``HARFLOW_CPU_PLACEMENT=0``
+turns all of it off.
 
 Measured: `harflow bench train --nproc 1,2 --threads 1 --scaling weak --steps 40 --repeat 5`, 5 runs
 alternating with the previous scheme (a 0.1 ms EEVDF slice for the comm threads, everything else normal):

@@ -4,6 +4,9 @@ Launch forms (the docstring of :mod:`harflow.train.__main__` lists them all)::
 
     harflow train --epochs 60 --out runs/x                       # one process
     torchrun --standalone --nproc-per-node 2 -m harflow.train --out runs/x   # DDP, gloo on CPU
+
+The engine is started, and on CPU the rank placed, by :func:`harflow.train.launch.start_engine`; each
+optimizer step is :func:`harflow.train.step.train_step`, the function the bench times.
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from harflow.models.registry import model_config
 from harflow.patterns import fit
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
-from harflow.train.engine import Engine, LaunchError, make_engine
+from harflow.train.engine import Engine, LaunchError
+from harflow.train.launch import start_engine
 from harflow.train.metrics import classification_metrics
+from harflow.train.step import build_optimizer, device_batches, train_step
 
 log = logging.getLogger("harflow.train")
 
@@ -160,7 +165,7 @@ def train(cfg: TrainConfig) -> dict[str, Any] | None:
     """Run training; returns the final metrics dict on rank 0 (None on other ranks)."""
     if cfg.batch_size < 1 or cfg.accum_steps < 1:
         raise LaunchError("--batch-size and --accum-steps must be positive")
-    with make_engine(cfg.engine, cfg.device, cfg.backend, cfg.threads) as engine:  # see Engine.__exit__
+    with start_engine(cfg) as engine:
         result = _train(cfg, engine)
     if result is not None:  # rank 0, after the group is gone: the other ranks need not wait for this
         write_transitions(cfg)
@@ -204,7 +209,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     )
     model = engine.wrap_model(raw_model)
     lr = cfg.scaled_lr()
-    opt = torch.optim.AdamW(raw_model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    opt = build_optimizer(cfg, raw_model)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch)
     )
@@ -270,7 +275,9 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     for epoch in range(state.epoch, cfg.epochs):
         sampler.set_epoch(epoch)
         t0 = time.perf_counter()
-        batches = iter(BatchSampler(sampler, micro, drop_last=True))
+        batches = device_batches(
+            Xtr, ytr, iter(BatchSampler(sampler, micro, drop_last=True)), engine.device, augment
+        )
         tot_loss = torch.zeros(2, dtype=torch.float64)  # sum of losses, correct predictions (this rank)
         seen = 0
         bar = tqdm(
@@ -282,21 +289,10 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
             unit="step",
         )
         for _ in range(steps_per_epoch):
-            opt_wrapped.zero_grad()
-            for k in range(cfg.accum_steps):
-                idx = next(batches)
-                x, y = Xtr[idx], ytr[idx]
-                if augment is not None:
-                    x = augment(x)
-                x, y = x.to(engine.device), y.to(engine.device)
-                with engine.no_sync(model, skip=k < cfg.accum_steps - 1):
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-                    (loss / cfg.accum_steps).backward()
-                tot_loss[0] += loss.item() * len(idx)
-                tot_loss[1] += (logits.argmax(1) == y).sum().item()
-                seen += len(idx)
-            engine.clipped_step(opt_wrapped, raw_model, max_norm=5.0)
+            st = train_step(model, opt_wrapped, engine, batches, cfg)
+            tot_loss[0] += st.loss_sum
+            tot_loss[1] += st.correct
+            seen += st.samples
             sched.step()
             state.step += 1
             bar.update()
