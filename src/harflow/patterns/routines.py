@@ -127,9 +127,15 @@ class Calendar:
 
     def utc_offset(self, utc_s: np.ndarray) -> np.ndarray:
         """Seconds the local clock is ahead of UTC at each instant."""
-        utc = pd.DatetimeIndex(np.asarray(utc_s, dtype="M8[s]"))
-        local = utc.tz_localize("UTC").tz_convert(self.tz).tz_localize(None)
-        return (local.as_unit("s").asi8 - utc.as_unit("s").asi8).astype(np.int64)
+        utc_s = np.asarray(utc_s, dtype=np.int64)
+        if not len(utc_s):
+            return utc_s.copy()
+        lo, hi = int(utc_s.min()) // 60, int(utc_s.max()) // 60 + 1
+        if len(utc_s) <= hi - lo:
+            return _offsets(utc_s, self.tz)
+        # many instants: look them up on a minute grid (zones change offset on whole minutes)
+        grid = _offsets(np.arange(lo, hi + 1, dtype=np.int64) * 60, self.tz)
+        return grid[utc_s // 60 - lo]
 
     def to_utc(self, day: np.ndarray, local_s: np.ndarray) -> np.ndarray:
         """UTC seconds of a wall-clock time given as seconds after local midnight of ``day`` (may exceed a
@@ -236,3 +242,9 @@ def plan_days(
         missing=missing,
         nonwear=nonwear,
     )
+
+
+def _offsets(utc_s: np.ndarray, tz: str) -> np.ndarray:
+    utc = pd.DatetimeIndex(utc_s.astype("M8[s]"))
+    local = utc.tz_localize("UTC").tz_convert(tz).tz_localize(None)
+    return (local.as_unit("s").asi8 - utc.as_unit("s").asi8).astype(np.int64)

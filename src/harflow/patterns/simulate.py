@@ -125,11 +125,17 @@ def _strings(values: np.ndarray) -> pa.Array:
 def timeline_table(cohort: Cohort) -> pa.Table:
     """The segments as strings: ``person, start, end, activity``."""
     cal = cohort.calendar
+    start = iso8601(cohort.start, cal)
+    # an end is almost always the next segment's start: format only the others
+    end = np.empty_like(start)
+    same = np.append(cohort.end[:-1] == cohort.start[1:], False)
+    end[same] = start[1:][same[:-1]]
+    end[~same] = iso8601(cohort.end[~same], cal)
     return pa.table(
         {
             "person": pa.DictionaryArray.from_arrays(pa.array(cohort.person), pa.array(list(cohort.persons))),
-            "start": _strings(iso8601(cohort.start, cal)),
-            "end": _strings(iso8601(cohort.end, cal)),
+            "start": _strings(start),
+            "end": _strings(end),
             "activity": pa.DictionaryArray.from_arrays(
                 pa.array(cohort.activity.astype(np.int32)), pa.array(list(ACTIVITIES))
             ),
@@ -166,7 +172,7 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, csv: bool = False) -> dict
         "ground_truth": out / "ground_truth.json",
         "days": out / "days.parquet",
     }
-    pq.write_table(table, paths["timeline"], compression="zstd")
+    pq.write_table(table, paths["timeline"], compression="zstd", use_dictionary=["person", "activity"])
     pq.write_table(days_table(cohort), paths["days"], compression="zstd")
     if csv:
         import pyarrow.csv as pacsv
