@@ -37,7 +37,7 @@ from harflow.patterns.fine_structure import (
 from harflow.patterns.injections import KINDS, ChangeSpec
 from harflow.patterns.intervals import split
 from harflow.patterns.routines import RoutineConfig
-from harflow.patterns.sensor_stream import sensor_stream
+from harflow.patterns.sensor_stream import read_frames, sensor_stream, write_frames
 
 MIN = 60
 # little day-to-day noise, no naps, device always worn: effects can be measured tightly on a few persons
@@ -399,3 +399,14 @@ def test_sensor_windows_look_like_their_activity(small):
     # lying turns gravity away from the body's long axis (acc x, ~1 g when upright)
     gx = win[:, :, 0].mean(1)
     assert np.median(gx[pure & (lab[:, 0] == LAYING)]) < 0.5 < np.median(gx[pure & (lab[:, 0] == STANDING)])
+
+
+def test_frames_file_replays_the_stream(small, tmp_path):
+    lo, hi = _window(small, 0.25)
+    path = write_frames(small, "p002", lo, hi, tmp_path, chunk_s=10)
+    frames = list(read_frames(path))
+    assert [f[0] for f in frames] == list(range(90))
+    assert all(f[2] == 50.0 and f[3].shape == (500, 6) for f in frames)
+    assert np.allclose(np.diff([f[1] for f in frames]), 10.0) and frames[0][1] == lo.timestamp()
+    x = np.concatenate([ch.samples for ch in sensor_stream(small, "p002", lo, hi)])
+    assert np.array_equal(np.concatenate([f[3] for f in frames]), x)

@@ -3,11 +3,13 @@ for replay through the recognition service (recognition errors included, end to 
 
 Every segment of a person's timeline is filled with their body subject's real signal of that activity:
 
-* static postures and walking loop through a *pool*, that subject's labeled runs of the activity (edges
-  trimmed, where HAPT labels are loose) joined end to end and closed into a ring, each join cross-faded;
-  a segment starts at a pseudo-random place in the ring, so a night of LAYING repeats ~1 min of real lying;
-* a postural transition is one of the subject's real transitions of that kind, time-stretched to the
-  segment's length (a few tenths of a second at most: the timeline's durations come from the same pool);
+* static postures and walking loop through one of the subject's labeled runs of the activity (edges
+  trimmed, where HAPT labels are loose), closed into a ring by cross-fading its end into its start; the
+  run and the starting place are pseudo-random per segment, so a night of LAYING repeats ~20 s of real
+  lying in one orientation, and the next lying segment may lie differently;
+* a postural transition is the subject's real transition of that kind whose length is closest to the
+  segment's, time-stretched to it (by the timeline's rounding to whole seconds: its durations come from
+  the same transitions);
 * every join between segments is cross-faded over ``2 * BLEND`` samples, so a window never straddles a
   jump of the gravity vector that the real movement would not have.
 
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from harflow.data.frames import encode_frame
+from harflow.data.frames import decode_frame, encode_frame
 from harflow.data.recordings import RecordingSet
 from harflow.patterns.fine_structure import TRANSITIONS, hapt_test_recordings, label_runs
 
@@ -42,32 +44,26 @@ FRAME_LEN = struct.Struct("<I")
 
 @dataclass(frozen=True)
 class SignalBank:
-    pools: dict[tuple[str, int], np.ndarray]  # (subject, code) → (L, 6) ring of real signal
+    rings: dict[tuple[str, int], tuple[np.ndarray, ...]]  # (subject, code) → (L, 6) loopable runs
     excerpts: dict[tuple[str, int], tuple[np.ndarray, ...]]  # (subject, transition code) → (n, 6) each
 
-    def pool(self, subject: str, code: int) -> np.ndarray:
-        got = self.pools.get((subject, code))
-        return got if got is not None else next(v for (s, c), v in sorted(self.pools.items()) if c == code)
-
-    def excerpt_set(self, subject: str, code: int) -> tuple[np.ndarray, ...]:
-        got = self.excerpts.get((subject, code))
-        return got if got else next(v for (s, c), v in sorted(self.excerpts.items()) if c == code and v)
+    def of(self, subject: str, code: int) -> tuple[np.ndarray, ...]:
+        """A subject's signals of one activity, or the first subject's that has some."""
+        table = self.excerpts if code in TRANSITIONS else self.rings
+        got = table.get((subject, code))
+        return got if got else next(v for (_, c), v in sorted(table.items()) if c == code and v)
 
 
 def _fade(n: int) -> np.ndarray:
     return ((np.arange(n) + 0.5) / n)[:, None].astype(np.float32)
 
 
-def _ring(runs: list[np.ndarray]) -> np.ndarray:
-    """Runs joined with cross-fades, the end faded into the start so the ring can be looped."""
+def _ring(run: np.ndarray) -> np.ndarray:
+    """A run whose end is faded into its start, so it can be looped without a jump."""
     b = 2 * BLEND
-    out = runs[0]
-    for r in runs[1:]:
-        w = _fade(b)
-        out = np.concatenate([out[:-b], out[-b:] * (1 - w) + r[:b] * w, r[b:]])
     w = _fade(b)
-    head = out[-b:] * (1 - w) + out[:b] * w
-    return np.ascontiguousarray(np.concatenate([head, out[b:-b]]), dtype=np.float32)
+    head = run[-b:] * (1 - w) + run[:b] * w
+    return np.ascontiguousarray(np.concatenate([head, run[b:-b]]), dtype=np.float32)
 
 
 def build_bank(rs: RecordingSet) -> SignalBank:
@@ -83,9 +79,9 @@ def build_bank(rs: RecordingSet) -> SignalBank:
                 s, e = s + trim, e - trim
             if e - s >= 4 * BLEND:
                 runs.setdefault((rec.subject, code), []).append(rec.signals[s:e].astype(np.float32))
-    pools = {k: _ring(v) for k, v in runs.items() if k[1] not in TRANSITIONS}
+    rings = {k: tuple(_ring(r) for r in v) for k, v in runs.items() if k[1] not in TRANSITIONS}
     excerpts = {k: tuple(v) for k, v in runs.items() if k[1] in TRANSITIONS}
-    return SignalBank(pools, excerpts)
+    return SignalBank(rings, excerpts)
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,17 +105,21 @@ def _hash(a: np.ndarray, b: int) -> np.ndarray:
     return x
 
 
-def _render(bank: SignalBank, subject: str, code: int, seed: np.uint64, s: int, e: int, k: np.ndarray):
+def _render(
+    bank: SignalBank, subject: str, code: int, seed: np.uint64, s: int, e: int, k: np.ndarray
+) -> np.ndarray:
     """The segment [s, e) (samples) evaluated at samples ``k`` (which may lie a little outside it)."""
+    choices = bank.of(subject, code)
     if code in TRANSITIONS:
-        ex = bank.excerpt_set(subject, code)
-        x = ex[int(seed % np.uint64(len(ex)))]
+        # the real transition whose length the timeline drew (it differs by the rounding to seconds)
+        x = min(choices, key=lambda c: abs(len(c) - (e - s)))
         pos = np.clip((k - s) * (len(x) - 1) / max(e - s - 1, 1), 0, len(x) - 1)
         i = np.minimum(pos.astype(np.int64), len(x) - 2)
         f = (pos - i)[:, None].astype(np.float32)
         return x[i] * (1 - f) + x[i + 1] * f
-    ring = bank.pool(subject, code)
-    return ring[(int(seed % np.uint64(len(ring))) + k - s) % len(ring)]
+    x = choices[int(seed % np.uint64(len(choices)))]
+    offset = int((seed >> np.uint64(20)) % np.uint64(len(x)))
+    return x[(offset + k - s) % len(x)]
 
 
 def _bound(cohort: Cohort, when: int | dt.datetime | None, default: int) -> int:
@@ -192,15 +192,29 @@ def sensor_stream(
 
 
 def write_frames(
-    cohort: Cohort, person: str, first_day: int, last_day: int, out_dir: str | Path, chunk_s: float = 10.0
+    cohort: Cohort,
+    person: str,
+    start: int | dt.datetime | None,
+    end: int | dt.datetime | None,
+    out_dir: str | Path,
+    chunk_s: float = 10.0,
 ) -> Path:
-    """The stream of days [first_day, last_day) as the service's binary frames (``harflow.data.frames``),
-    each preceded by its length (u32 little endian): what a device would send, ready for replay."""
+    """The stream between ``start`` and ``end`` (as in :func:`sensor_stream`) as the service's binary frames
+    (``harflow.data.frames``), each preceded by its length (u32 little endian): what a device would send,
+    ready for replay. A day is ~100 MB."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{person}.frames"
     with open(path, "wb") as f:
-        for seq, chunk in enumerate(sensor_stream(cohort, person, first_day, last_day, chunk_s=chunk_s)):
+        for seq, chunk in enumerate(sensor_stream(cohort, person, start, end, chunk_s=chunk_s)):
             frame = encode_frame(seq, chunk.t, float(RATE_HZ), chunk.samples)
             f.write(FRAME_LEN.pack(len(frame)) + frame)
     return path
+
+
+def read_frames(path: str | Path) -> Iterator[tuple[int, float, float, np.ndarray]]:
+    """The frames of a :func:`write_frames` file: (seq, t0, rate, samples), as the service decodes them."""
+    with open(path, "rb") as f:
+        while head := f.read(FRAME_LEN.size):
+            (n,) = FRAME_LEN.unpack(head)
+            yield decode_frame(f.read(n))
