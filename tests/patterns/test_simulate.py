@@ -308,6 +308,13 @@ def test_write_cohort_files_round_trip(tmp_path):
     assert len(days) == 3 * 90 and days.wake.str.match(ISO).all()
 
 
+def test_timestamps_option_writes_the_same_instants(tmp_path):
+    c = sim.simulate_cohort(sim.SimulationConfig(persons=2, days=3, seed=2))
+    frame = pd.read_parquet(sim.write_cohort(c, tmp_path, timestamps=True)["timeline"])
+    assert str(frame.start.dt.tz) == "Europe/London"
+    assert np.array_equal((frame.end - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "s"), c.end)
+
+
 def test_main_dry_run_writes_a_tiny_cohort(tmp_path, capsys):
     assert sim.main(["--dry-run", "--out", str(tmp_path)]) == 0
     truth = json.loads((tmp_path / "ground_truth.json").read_text())

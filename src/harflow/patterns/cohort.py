@@ -41,6 +41,10 @@ class SimulationConfig:
             raise ValueError(f"classes must be 6 or 12, got {self.classes}")
         if not 0 <= self.changed_fraction <= 1:
             raise ValueError(f"changed_fraction {self.changed_fraction} is not in [0, 1]")
+        if not 0 <= self.onset_window[0] <= self.onset_window[1] <= 1:
+            raise ValueError(f"onset_window {self.onset_window} is not 0 <= first <= last <= 1")
+        if not 0 <= self.emergency_rate <= 1 or not 0 < self.emergency_hours[0] <= self.emergency_hours[1]:
+            raise ValueError(f"bad emergency rate {self.emergency_rate} or hours {self.emergency_hours}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

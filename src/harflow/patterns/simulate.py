@@ -122,20 +122,28 @@ def _strings(values: np.ndarray) -> pa.Array:
     return raw.cast(pa.binary()).cast(pa.string())
 
 
-def timeline_table(cohort: Cohort) -> pa.Table:
-    """The segments as strings: ``person, start, end, activity``."""
+def timeline_table(cohort: Cohort, timestamps: bool = False) -> pa.Table:
+    """The segments ``person, start, end, activity``, times as ISO 8601 text, or with ``timestamps`` as
+    zoned Parquet timestamps (read ~30x faster than text with two UTC offsets)."""
     cal = cohort.calendar
+    if timestamps:
+        kind = pa.timestamp("s", tz=cal.tz)
+        return _table(cohort, pa.array(cohort.start, type=kind), pa.array(cohort.end, type=kind))
     start = iso8601(cohort.start, cal)
     # an end is almost always the next segment's start: format only the others
     end = np.empty_like(start)
     same = np.append(cohort.end[:-1] == cohort.start[1:], False)
     end[same] = start[1:][same[:-1]]
     end[~same] = iso8601(cohort.end[~same], cal)
+    return _table(cohort, _strings(start), _strings(end))
+
+
+def _table(cohort: Cohort, start: pa.Array, end: pa.Array) -> pa.Table:
     return pa.table(
         {
             "person": pa.DictionaryArray.from_arrays(pa.array(cohort.person), pa.array(list(cohort.persons))),
-            "start": _strings(start),
-            "end": _strings(end),
+            "start": start,
+            "end": end,
             "activity": pa.DictionaryArray.from_arrays(
                 pa.array(cohort.activity.astype(np.int32)), pa.array(list(ACTIVITIES))
             ),
@@ -161,12 +169,15 @@ def days_table(cohort: Cohort) -> pa.Table:
     )
 
 
-def write_cohort(cohort: Cohort, out_dir: str | Path, csv: bool = False) -> dict[str, Path]:
+def write_cohort(
+    cohort: Cohort, out_dir: str | Path, csv: bool = False, timestamps: bool = False
+) -> dict[str, Path]:
     """``timeline.parquet`` (and ``timeline.csv``), ``ground_truth.json`` and ``days.parquet`` (the daily
-    wake and bed times and missing days) in ``out_dir``."""
+    wake and bed times and missing days) in ``out_dir``. ``timestamps``: see :func:`timeline_table`; the
+    CSV is always ISO 8601 text."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = timeline_table(cohort)
+    table = timeline_table(cohort, timestamps)
     paths = {
         "timeline": out / "timeline.parquet",
         "ground_truth": out / "ground_truth.json",
@@ -178,7 +189,8 @@ def write_cohort(cohort: Cohort, out_dir: str | Path, csv: bool = False) -> dict
         import pyarrow.csv as pacsv
 
         paths["csv"] = out / "timeline.csv"
-        plain = table.set_column(0, "person", table["person"].cast(pa.string()))
+        text = timeline_table(cohort) if timestamps else table
+        plain = text.set_column(0, "person", text["person"].cast(pa.string()))
         plain = plain.set_column(3, "activity", plain["activity"].cast(pa.string()))
         pacsv.write_csv(plain, paths["csv"], pacsv.WriteOptions(quoting_style="none"))
     paths["ground_truth"].write_text(json.dumps(cohort.ground_truth(), indent=1) + "\n")
@@ -200,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, choices=(6, 12), default=SimulationConfig.classes)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--csv", action="store_true", help="also write timeline.csv")
+    p.add_argument(
+        "--timestamps", action="store_true", help="Parquet times as zoned timestamps, not ISO 8601 text"
+    )
     p.add_argument(
         "--sensor",
         nargs="*",
@@ -235,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     cohort = simulate_cohort(cfg)
     t1 = time.perf_counter()
-    paths = write_cohort(cohort, a.out, csv=a.csv)
+    paths = write_cohort(cohort, a.out, csv=a.csv, timestamps=a.timestamps)
     t2 = time.perf_counter()
     changed = sum(c is not None for c in cohort.changes)
     n_em = sum(len(e) for e in cohort.emergencies)
