@@ -1,14 +1,18 @@
-"""What the cohort simulator takes from real data: the HAPT recordings of the UCI HAR *test* subjects.
+"""What the cohort simulator takes from real data: the HAPT recordings of the UCI HAR *test* subjects
+(``HAPT_TEST_SUBJECTS``: 2, 4, 9, 10, 12, 13, 18, 20, 24; 19 recordings, 1.8 h at 50 Hz).
 
 HAPT is a scripted lab protocol (stand, sit, lie with the six postural transitions between them, then
-corridor walking and stairs), so its minute-scale structure says nothing about daily life and is not used.
-What is real and reused:
+corridor walking and stairs, each held ~15-25 s), so its minute-scale structure says nothing about daily
+life and is not used: routines, bout counts and bout lengths are synthetic (:mod:`.routines`). What is real
+and reused, all in whole seconds in the label timelines:
 
 * **transition durations**: the length of every labeled STAND_TO_SIT, SIT_TO_STAND, SIT_TO_LIE, LIE_TO_SIT,
-  STAND_TO_LIE and LIE_TO_STAND segment, per subject (2-3 of each kind per subject);
-* **stairs**: the length of every WALKING_UPSTAIRS / WALKING_DOWNSTAIRS segment (one flight);
-* **pauses**: the unlabeled gaps between two consecutive walking/stairs segments (the subject stopped,
-  turned and stood before walking on), used as the few seconds of standing before and after walking;
+  STAND_TO_LIE and LIE_TO_STAND segment, per subject (18 of each kind, 2 per subject; 1.6-9.9 s);
+* **stairs**: the length of every WALKING_UPSTAIRS / WALKING_DOWNSTAIRS segment, one flight (55 up,
+  58 down; 4-17 s), spliced into some walking bouts;
+* **pauses**: the unlabeled gaps between two consecutive walking/stairs segments, where the subject
+  stopped, turned and stood before walking on (131; median 4 s): every standing period is at least one,
+  so walking is always entered and left through a few seconds of real-length standing;
 * **transition orders**: which posture precedes and follows each transition, read from the label sequences
   (:func:`transition_orders`); the simulator's graph (``X_TO_Y`` goes from X to Y) is checked against it;
 * **raw signals** (:mod:`harflow.patterns.sensor_stream`): the 50 Hz accelerometer/gyroscope excerpts of
