@@ -1,0 +1,1 @@
+"""Activity patterns: online change detection and long-horizon analytics over activity timelines."""
