@@ -1,4 +1,5 @@
 import datetime as dt
+import gzip
 
 import numpy as np
 import pandas as pd
@@ -223,3 +224,14 @@ def test_missing_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(TimelineError, match="no timeline files"):
         read_timeline(tmp_path / "empty")
+
+
+def test_line_numbers_count_blank_lines_and_gzip_is_read(write, tmp_path):
+    path = write("gap.csv", "time,activity\n2024-03-05T08:00,A\n\n\n2024-03-05T08:01,B\nnot-a-time,C\n")
+    with pytest.raises(
+        TimelineError, match=r"gap\.csv, line 6, column 'time': cannot parse time 'not-a-time'"
+    ):
+        read_timeline(path)
+    packed = tmp_path / "t.csv.gz"
+    packed.write_bytes(gzip.compress(b"time,activity\n2024-03-05T08:00,A\n2024-03-05T08:01,B\n"))
+    assert read_timeline(packed).segments["activity"].astype(str).tolist() == ["A", "B"]

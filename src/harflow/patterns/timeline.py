@@ -30,16 +30,18 @@ touching rows of equal activity/value merged. ``to_epochs`` turns it into a regu
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import itertools
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from harflow.patterns.classes import is_no_data
+from harflow.patterns.times import check_zone, parse_times, same_zone
 
 SHAPES: dict[str, tuple[str, ...]] = {
     "segments": ("start", "end", "activity"),
@@ -47,8 +49,6 @@ SHAPES: dict[str, tuple[str, ...]] = {
     "values": ("time", "value"),
 }
 SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
-# an ISO 8601 time of day followed by a UTC offset; a bare date's "-01" is not an offset
-_OFFSET = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)$")
 
 
 class TimelineError(ValueError):
@@ -63,14 +63,36 @@ class TimelineError(ValueError):
         super().__init__(", ".join(where) + ": " + problem)
 
 
+HEADER = -1  # the row index that stands for the header (column names)
+
+
 @dataclass(frozen=True)
-class _Source:
+class Source:
     name: str
-    unit: str  # "line" for CSV (header is line 1), "row" for Parquet and frames (1-based)
-    first: int  # the number of the first data row
+    unit: str  # "line" for CSV (file lines, header = 1), "row" for Parquet and frames (1-based data rows)
+
+    def number(self, row: int) -> int | None:
+        """What an error calls 0-based data row ``row`` (``HEADER``: the header line; tables have none)."""
+        if self.unit == "row":
+            return None if row == HEADER else row + 1
+        return _csv_line(self.name, row)
 
     def error(self, problem: str, row: int | None = None, column: str | None = None) -> TimelineError:
-        return TimelineError(problem, self.name, row, column, self.unit)
+        return TimelineError(problem, self.name, None if row is None else self.number(row), column, self.unit)
+
+
+def _csv_line(path: str, row: int) -> int | None:
+    """The file line of a CSV data row. The fast reader skips blank lines, so count them again (only for an
+    error message; a quoted field spanning lines would throw the count off)."""
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    seen = HEADER - 1
+    with opener(path, "rt", errors="replace") as f:
+        for number, text in enumerate(f, start=1):
+            if text.strip():
+                seen += 1
+                if seen == row:
+                    return number
+    return None
 
 
 @dataclass(frozen=True)
@@ -106,10 +128,9 @@ class Timeline:
         source: str = "<frame>",
     ) -> Timeline:
         """A timeline from an in-memory frame with the columns of one of the file shapes."""
-        src = _Source(source, "row", 1)
-        _check_zone(tz)
-        shape, part, step = _parse(frame, src, tz, _timedelta(epoch, src), default_person)
-        return _assemble([(shape, part, src, step)], (source,))
+        src = Source(source, "row")
+        check_zone(tz)
+        return _assemble([_parse(frame, src, tz, _timedelta(epoch, src), default_person)], (source,))
 
 
 def read_timeline(
@@ -121,7 +142,7 @@ def read_timeline(
 ) -> Timeline:
     """Read a timeline file, or every CSV/Parquet file under a folder (recursively), as one timeline."""
     path = Path(path)
-    _check_zone(tz)
+    check_zone(tz)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(SUFFIXES))
         if not files:
@@ -133,8 +154,7 @@ def read_timeline(
     parts = []
     for f in files:
         frame, src = _read_file(f)
-        shape, part, step = _parse(frame, src, tz, _timedelta(epoch, src), default_person)
-        parts.append((shape, part, src, step))
+        parts.append(_parse(frame, src, tz, _timedelta(epoch, src), default_person))
     return _assemble(parts, tuple(str(f) for f in files))
 
 
@@ -145,7 +165,7 @@ def to_epochs(timeline: Timeline, epoch: str | pd.Timedelta | None = None) -> pd
     activity at its midpoint (NaN if that instant has no data). A value epoch must be a whole number of the
     input's epochs and holds their sum, NaN if any of them has no data. The default epoch is the input's.
     """
-    step = _timedelta(epoch, _Source("epoch", "row", 1)) or timeline.epoch or pd.Timedelta("60s")
+    step = _timedelta(epoch, Source("epoch", "row")) or timeline.epoch or pd.Timedelta("60s")
     seg = timeline.segments
     col = "activity" if timeline.kind == "activity" else "value"
     if timeline.kind == "value":
@@ -184,14 +204,16 @@ def ns(times: pd.Series) -> np.ndarray:
     """int64 nanoseconds: UTC instants for zoned times, wall clock for naive ones."""
     t = times.dt.as_unit("ns")
     if t.dt.tz is not None:
-        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+        t = t.dt.tz_convert(None)  # zoned times are stored as UTC: this only drops the zone
     return t.to_numpy().view(np.int64)
 
 
 def from_ns(values: np.ndarray, tz: dt.tzinfo | None) -> pd.DatetimeIndex:
     """The inverse of ``ns``."""
-    idx = pd.DatetimeIndex(np.asarray(values, dtype=np.int64).view("M8[ns]"))
-    return idx.tz_localize("UTC").tz_convert(tz) if tz is not None else idx
+    values = np.asarray(values, dtype=np.int64)
+    if tz is None:
+        return pd.DatetimeIndex(values.view("M8[ns]"))
+    return pd.DatetimeIndex(pd.to_datetime(values, unit="ns", utc=True)).tz_convert(tz)
 
 
 def local_instants(wall: pd.DatetimeIndex, tz: dt.tzinfo | None) -> np.ndarray:
@@ -206,16 +228,7 @@ def local_instants(wall: pd.DatetimeIndex, tz: dt.tzinfo | None) -> np.ndarray:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def _check_zone(tz: str | None) -> None:
-    if tz is None:
-        return
-    try:
-        pd.DatetimeIndex([]).tz_localize(tz)
-    except Exception as e:  # zoneinfo and pytz raise different types for an unknown name
-        raise ValueError(f"tz={tz!r} is not a known time zone: {e}") from None
-
-
-def _timedelta(value: str | pd.Timedelta | None, src: _Source) -> pd.Timedelta | None:
+def _timedelta(value: str | pd.Timedelta | None, src: Source) -> pd.Timedelta | None:
     if value is None:
         return None
     try:
@@ -227,63 +240,63 @@ def _timedelta(value: str | pd.Timedelta | None, src: _Source) -> pd.Timedelta |
     return td
 
 
-def _read_file(path: Path) -> tuple[pd.DataFrame, _Source]:
+def _read_file(path: Path) -> tuple[pd.DataFrame, Source]:
     name = path.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
-            return pd.read_parquet(path), _Source(str(path), "row", 1)
-        # every cell as text, so parsing (and its errors) is ours; blank lines kept so line numbers hold
-        frame = pd.read_csv(path, dtype=str, skip_blank_lines=False, keep_default_na=False, na_values=[""])
-        return frame, _Source(str(path), "line", 2)
+            return pd.read_parquet(path), Source(str(path), "row")
+        # every cell as text, so parsing (and its errors) is ours; pyarrow's reader is several times faster
+        frame = pd.read_csv(path, dtype=str, engine="pyarrow", keep_default_na=False, na_values=[""])
+        return frame, Source(str(path), "line")
     except (OSError, ValueError, pd.errors.ParserError) as e:
         kind = "Parquet" if name.endswith((".parquet", ".pq")) else "CSV"
         raise TimelineError(f"cannot read as {kind}: {e}", str(path)) from None
 
 
-def _shape(columns: list[str], src: _Source) -> str:
+def _shape(columns: list[str], src: Source) -> str:
     have = set(columns)
     if {"start", "end"} & have:
         shape = "segments"
     elif "time" in have and {"activity", "value"} <= have:
-        raise src.error("has both 'activity' and 'value' columns (one or the other)", src.first - 1)
+        raise src.error("has both 'activity' and 'value' columns (one or the other)", HEADER)
     elif "time" in have:
         shape = "values" if "value" in have else "epochs"
     else:
         raise src.error(
             "columns " + ", ".join(repr(c) for c in columns) + " match no timeline shape: expected "
             "segments 'start, end, activity', epochs 'time, activity' or 'time, value'",
-            src.first - 1,
+            HEADER,
         )
     missing = [c for c in SHAPES[shape] if c not in have]
     if missing:
-        raise src.error(f"{shape} need column(s) {', '.join(map(repr, missing))}", src.first - 1)
+        raise src.error(f"{shape} need column(s) {', '.join(map(repr, missing))}", HEADER)
     return shape
 
 
 def _parse(
-    frame: pd.DataFrame, src: _Source, tz: str | None, epoch: pd.Timedelta | None, default_person: str
-) -> tuple[str, pd.DataFrame, pd.Timedelta | None]:
-    """One file's rows as canonical columns plus ``_line`` (for later errors), and its epoch length."""
+    frame: pd.DataFrame, src: Source, tz: str | None, epoch: pd.Timedelta | None, default_person: str
+) -> _Part:
+    """One file's rows, not yet sorted or merged, with times as int64 ns (see ``ns``)."""
     names = [str(c).strip().lower() for c in frame.columns]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         problem = f"duplicate column(s) {', '.join(sorted(dup))} (names are case-insensitive)"
-        raise src.error(problem, src.first - 1)
+        raise src.error(problem, HEADER)
     frame = frame.set_axis(names, axis=1).reset_index(drop=True)
     shape = _shape(names, src)
-    lines = np.arange(len(frame), dtype=np.int64) + src.first
-    keep = ~frame.isna().all(axis=1).to_numpy()  # blank lines
-    frame, lines = frame[keep].reset_index(drop=True), lines[keep]
+    lines = np.arange(len(frame), dtype=np.int64)  # 0-based data rows; src.number() names them
+    blank = frame.isna().all(axis=1).to_numpy()  # rows of empty cells
+    if blank.any():
+        frame, lines = frame[~blank].reset_index(drop=True), lines[~blank]
     if frame.empty:
         raise src.error("no data rows")
 
     if "person" in frame:
-        person = frame["person"].astype("string").str.strip()
-        bad = person.isna() | (person == "")
-        if bad.any():
-            raise src.error("missing person", int(lines[np.argmax(bad.to_numpy())]), "person")
+        person = _text(frame["person"])
+        if (person.codes < 0).any():
+            raise src.error("missing person", int(lines[np.argmax(person.codes < 0)]), "person")
     else:
-        person = pd.Series(default_person, index=frame.index, dtype="string")
+        person = pd.Categorical.from_codes(np.zeros(len(frame), np.int8), [default_person])
 
     label = "value" if shape == "values" else "activity"
     if shape == "values":
@@ -295,227 +308,187 @@ def _parse(
             raise src.error(f"value {raw.iloc[i]!r} is not a number", int(lines[i]), "value")
         present = data.notna().to_numpy()
     else:
-        data = frame["activity"].astype("string").str.strip()
-        no_data = [u for u in data.dropna().unique() if u == "" or is_no_data(u)]
-        present = (data.notna() & ~data.isin(no_data)).to_numpy()
+        data = _text(frame["activity"])
+        no_data = np.array([is_no_data(c) for c in data.categories] + [True])  # the last: code -1, blank
+        present = ~no_data[data.codes]
 
     if shape == "segments":
         step = None
-        start = _parse_times(frame["start"], "start", src, lines, tz, person, ordered=False)
-        end = _parse_times(frame["end"], "end", src, lines, tz, person, ordered=False)
-        if start.dt.tz != end.dt.tz and not _same_zone(start.dt.tz, end.dt.tz):
+        start = parse_times(frame["start"], "start", src, lines, tz, person.codes, ordered=False)
+        end = parse_times(frame["end"], "end", src, lines, tz, person.codes, ordered=False)
+        if not same_zone(start.dt.tz, end.dt.tz):
             raise src.error("'start' and 'end' are in different zones (one has a UTC offset, the other not)")
         bad = (end <= start).to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
             raise src.error(f"end {end.iloc[i]} is not after start {start.iloc[i]}", int(lines[i]), "end")
+        zone, start_ns, end_ns = start.dt.tz, ns(start), ns(end)
     else:
-        start = _parse_times(frame["time"], "time", src, lines, tz, person, ordered=True)
-        end, step = _epoch_ends(start, person, src, lines, epoch)
-    part = pd.DataFrame({"person": person, "start": start, "end": end, label: data, "_line": lines})
-    return shape, part[present].reset_index(drop=True), step
+        start = parse_times(frame["time"], "time", src, lines, tz, person.codes, ordered=True)
+        zone, start_ns = start.dt.tz, ns(start)
+        end_ns, step = _epoch_ends(start_ns, zone, person, src, lines, epoch)
+    keep = None if present.all() else present
+    columns = {"person": person, "start": start_ns, "end": end_ns, "data": data, "line": lines}
+    if keep is not None:
+        columns = {k: v[keep] for k, v in columns.items()}
+    data = columns["data"] if label == "activity" else np.asarray(columns["data"], float)
+    return _Part(
+        shape, src, step, zone, columns["person"], columns["start"], columns["end"], data, columns["line"]
+    )
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One file, parsed."""
+
+    shape: str
+    src: Source
+    epoch: pd.Timedelta | None
+    zone: dt.tzinfo | None
+    person: pd.Categorical
+    start: np.ndarray  # int64 ns
+    end: np.ndarray
+    data: pd.Categorical | np.ndarray  # activity, or float values
+    line: np.ndarray  # 0-based data rows, for errors
+
+
+def _text(column: pd.Series) -> pd.Categorical:
+    """Stripped text as a categorical, blank cells as code -1; the work is done once per distinct value."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes, uniques = column.cat.codes.to_numpy(), column.cat.categories
+    else:
+        codes, uniques = pd.factorize(column)
+    names: dict[str, int] = {}
+    recode = np.array([names.setdefault(str(u).strip(), len(names)) for u in uniques] + [-1], dtype=np.int64)
+    categories = list(names)
+    if "" in names:  # blank cells count as missing
+        recode[recode == names[""]] = -1
+        recode[recode > names[""]] -= 1
+        categories.remove("")
+    return pd.Categorical.from_codes(recode[codes], categories)
 
 
 def _epoch_ends(
-    start: pd.Series, person: pd.Series, src: _Source, lines: np.ndarray, epoch: pd.Timedelta | None
-) -> tuple[pd.Series, pd.Timedelta]:
-    """Each epoch ends after the epoch length or at the person's next epoch, whichever is first."""
-    codes = pd.factorize(person)[0]
-    order = np.lexsort((ns(start), codes))
-    p, t = codes[order], ns(start)[order]
+    t_in: np.ndarray,
+    zone: dt.tzinfo | None,
+    person: pd.Categorical,
+    src: Source,
+    lines: np.ndarray,
+    epoch: pd.Timedelta | None,
+) -> tuple[np.ndarray, pd.Timedelta]:
+    """Each epoch ends after the epoch length or at the person's next epoch, whichever is first (int64 ns)."""
+    codes = person.codes.astype(np.int64)
+    if _sorted(codes, t_in):
+        order, p, t = None, codes, t_in
+    else:
+        order = np.lexsort((t_in, codes))
+        p, t = codes[order], t_in[order]
     same = p[1:] == p[:-1]
-    gaps = np.diff(t)[same]
-    if (gaps == 0).any():
-        i = int(np.flatnonzero(same & (np.diff(t) == 0))[0])
+    step = np.diff(t)
+    if (same & (step == 0)).any():
+        i = int(np.flatnonzero(same & (step == 0))[0])
+        here, there = (i + 1, i) if order is None else (order[i + 1], order[i])
+        also = f"{src.unit} {src.number(lines[there])}"
         raise src.error(
-            f"time {start.iloc[order[i + 1]]} repeats for person '{person.iloc[order[i + 1]]}' "
-            f"(also at {src.unit} {lines[order[i]]})",
-            int(lines[order[i + 1]]),
+            f"time {from_ns(t_in[[here]], zone)[0]} repeats for person '{person[here]}' (also {also})",
+            int(lines[here]),
             "time",
         )
     if epoch is None:
-        if not len(gaps):
+        if not same.any():
             raise src.error("cannot infer the epoch length from one time per person; pass epoch=")
-        epoch = pd.Timedelta(int(np.median(gaps)), "ns")
+        epoch = pd.Timedelta(int(_median(step[same])), "ns")
     nxt = np.full(len(t), np.iinfo(np.int64).max)
     nxt[:-1][same] = t[1:][same]
-    end_sorted = np.minimum(t + epoch.value, nxt)
-    end = np.empty_like(end_sorted)
-    end[order] = end_sorted
-    out = pd.Series(pd.to_datetime(end, unit="ns"), index=start.index)
-    if start.dt.tz is not None:
-        out = out.dt.tz_localize("UTC").dt.tz_convert(start.dt.tz)
-    return out, epoch
+    end = np.minimum(t + epoch.value, nxt)
+    if order is not None:
+        end[order] = end.copy()
+    return end, epoch
 
 
-def _same_zone(a: dt.tzinfo | None, b: dt.tzinfo | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    if str(a) == str(b):
-        return True
-    ref = dt.datetime(2000, 1, 1)  # fixed offsets compare by their offset
-    return isinstance(a, dt.timezone) and isinstance(b, dt.timezone) and a.utcoffset(ref) == b.utcoffset(ref)
+def _median(values: np.ndarray) -> float:
+    """np.median, partitioning the (already copied) array in place instead of copying it once more."""
+    lo, hi = (len(values) - 1) // 2, len(values) // 2
+    values.partition([lo, hi])
+    return (values[lo] + values[hi]) / 2
 
 
-def _parse_times(
-    raw: pd.Series,
-    column: str,
-    src: _Source,
-    lines: np.ndarray,
-    tz: str | None,
-    person: pd.Series,
-    ordered: bool,
-) -> pd.Series:
-    """Times as datetime64[ns]: zoned (tz, or the file's one offset) or naive wall clock."""
-    if pd.api.types.is_datetime64_any_dtype(raw):  # Parquet timestamps
-        t = raw
-        missing = t.isna().to_numpy()
-    else:
-        if pd.api.types.is_numeric_dtype(raw):
-            text, secs = None, pd.to_numeric(raw, errors="coerce")
-        else:
-            text = raw.astype("string").str.strip()
-            secs = pd.to_numeric(text, errors="coerce")
-        missing = (raw.isna() if text is None else (text.isna() | (text == ""))).to_numpy()
-        numeric = secs.notna().to_numpy()
-        if missing.any():
-            raise src.error("missing time", int(lines[np.argmax(missing)]), column)
-        if numeric.all():  # to whole microseconds: float seconds near 1.7e9 carry ~0.2 µs of noise
-            t = pd.to_datetime((secs.to_numpy(float) * 1e6).round().astype(np.int64), unit="us", utc=True)
-            t = pd.Series(t, index=raw.index)
-        elif numeric.any():
-            i = int(np.argmax(numeric != numeric[0]))
-            problem = f"{text.iloc[i]!r} mixes epoch seconds and ISO 8601 times in one column"
-            raise src.error(problem, int(lines[i]), column)
-        else:
-            t = _parse_iso(text, column, src, lines, tz)
-    if missing.any():
-        raise src.error("missing time", int(lines[np.argmax(missing)]), column)
-    t = t.dt.as_unit("ns")
-    if t.dt.tz is None and tz is not None:
-        t = _localize(t, tz, column, src, lines, person, ordered)
-    elif t.dt.tz is not None and tz is not None:
-        t = t.dt.tz_convert(tz)
-    return t
+def _sorted(codes: np.ndarray, t: np.ndarray) -> bool:
+    """Rows already ordered by person code, then time (what files written person by person are)."""
+    return bool(((codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (t[1:] >= t[:-1]))).all())
 
 
-def _colon(m: re.Match) -> str:
-    return f"{m.group(1)}:{m.group(2) or '00'}"
-
-
-def _parse_iso(text: pd.Series, column: str, src: _Source, lines: np.ndarray, tz: str | None) -> pd.Series:
-    try:
-        t = pd.to_datetime(text, format="ISO8601", errors="coerce")
-    except ValueError:  # several UTC offsets, or offsets mixed with naive times
-        t = None
-    if t is None:
-        offset = text.str.extract(_OFFSET, expand=False)
-        norm = offset.fillna("none").str.replace("Z", "+00:00")
-        norm = norm.str.replace(r"^([+-]\d\d):?(\d\d)?$", _colon, regex=True)
-        if tz is None:
-            i = int(np.argmax((norm != norm.iloc[0]).to_numpy()))
-            what = lambda k: "no UTC offset" if norm.iloc[k] == "none" else f"offset {norm.iloc[k]}"  # noqa: E731
+def _assemble(parts: list[_Part], sources: tuple[str, ...]) -> Timeline:
+    first = parts[0]
+    for part in parts[1:]:
+        src = part.src
+        if part.shape != first.shape:
             raise src.error(
-                f"{text.iloc[i]!r} has {what(i)} but {src.unit} {lines[0]} has {what(0)}; without tz= every "
-                "time must carry the same offset (pass tz, e.g. tz='Europe/Berlin', to name the local zone)",
-                int(lines[i]),
-                column,
+                f"is {part.shape} but {first.src.name} is {first.shape}: one timeline has one shape"
             )
-        aware = offset.notna()
-        t = pd.Series(pd.NaT, index=text.index, dtype=f"datetime64[ns, {tz}]")
-        t[aware] = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce").dt.tz_convert(tz)
-        naive = pd.to_datetime(text[~aware], format="ISO8601", errors="coerce")
-        t[~aware] = _localize(naive.dt.as_unit("ns"), tz, column, src, lines[~aware.to_numpy()], None, False)
-    bad = t.isna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        problem = f"cannot parse time {text.iloc[i]!r} (ISO 8601 or epoch seconds)"
-        raise src.error(problem, int(lines[i]), column)
-    return t
-
-
-def _localize(
-    t: pd.Series,
-    tz: str,
-    column: str,
-    src: _Source,
-    lines: np.ndarray,
-    person: pd.Series | None,
-    ordered: bool,
-) -> pd.Series:
-    out = t.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-    bad = out.isna().to_numpy() & t.notna().to_numpy()
-    if bad.any() and ordered and person is not None:
-        # epochs written in local time repeat an hour at the fall-back change; their order says which is which
-        try:
-            parts = [g.dt.tz_localize(tz, ambiguous="infer") for _, g in t.groupby(person)]
-        except Exception:  # the order cannot tell (pandas and pytz raise several types)
-            parts = None
-        if parts is not None:
-            out = pd.concat(parts).reindex(t.index)
-            bad = out.isna().to_numpy() & t.notna().to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise src.error(
-            f"local time {t.iloc[i]} is skipped or repeated by a DST change in {tz}; write it with a UTC "
-            "offset or as epoch seconds",
-            int(lines[i]),
-            column,
-        )
-    return out
-
-
-def _assemble(
-    parts: list[tuple[str, pd.DataFrame, _Source, pd.Timedelta | None]], sources: tuple[str, ...]
-) -> Timeline:
-    shape0, first, src0, epoch = parts[0]
-    for shape, part, src, step in parts[1:]:
-        if shape != shape0:
-            raise src.error(f"is {shape} but {src0.name} is {shape0}: one timeline has one shape")
-        z0, z = first["start"].dt.tz, part["start"].dt.tz
-        if not _same_zone(z0, z):
-            raise src.error(f"times are in zone {z} but {src0.name} is in {z0}; pass tz= to read both")
-        if step != epoch:
-            raise src.error(f"epoch length {step} differs from {src0.name}'s {epoch}; pass epoch=")
-    frames = []
-    for k, (_, part, _src, _step) in enumerate(parts):
-        part = part.copy()
-        part["_src"] = k
-        frames.append(part)
-    seg = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    label = "value" if shape0 == "values" else "activity"
-    person = pd.Categorical(seg["person"].astype(str))
-    s, e, p = ns(seg["start"]), ns(seg["end"]), person.codes.astype(np.int64)
-    if len(seg) > 1 and not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (s[1:] >= s[:-1]))).all():
+        if not same_zone(first.zone, part.zone):
+            raise src.error(
+                f"times are in zone {part.zone} but {first.src.name} is in {first.zone}; pass tz="
+            )
+        if part.epoch != first.epoch:
+            raise src.error(
+                f"epoch length {part.epoch} differs from {first.src.name}'s {first.epoch}; pass epoch="
+            )
+    tz, label = first.zone, "value" if first.shape == "values" else "activity"
+    s = np.concatenate([p.start for p in parts])
+    e = np.concatenate([p.end for p in parts])
+    line = np.concatenate([p.line for p in parts])
+    origin = np.repeat(np.arange(len(parts)), [len(p.start) for p in parts])
+    person = _union([p.person for p in parts])
+    if label == "activity":
+        data = _union([p.data for p in parts], sort=False)  # sorted below, on far fewer rows
+        values = data.codes.astype(np.int64)
+    else:
+        values = np.concatenate([p.data for p in parts])
+    p = person.codes.astype(np.int64)
+    if not _sorted(p, s):
         order = np.lexsort((s, p))
-        seg, person, s, e, p = seg.iloc[order], person[order], s[order], e[order], p[order]
+        s, e, p, line, origin, values = (
+            s[order],
+            e[order],
+            p[order],
+            line[order],
+            origin[order],
+            values[order],
+        )
     same = p[1:] == p[:-1]
     overlap = same & (s[1:] < e[:-1])
     if overlap.any():
         i = int(np.flatnonzero(overlap)[0]) + 1
-        here, there = seg.iloc[i], seg.iloc[i - 1]
-        src, other = parts[int(here["_src"])][2], parts[int(there["_src"])][2]
-        ref = f"{src.unit} {there['_line']}" + ("" if other is src else f" of {other.name}")
+        src, other = parts[origin[i]].src, parts[origin[i - 1]].src
+        ref = f"{other.unit} {other.number(line[i - 1])}" + ("" if other is src else f" of {other.name}")
+        when = from_ns(np.array([s[i], e[i - 1]]), tz)
         raise src.error(
-            f"segment of person '{here['person']}' starting {here['start']} overlaps the one at {ref} "
-            f"that ends {there['end']}",
-            int(here["_line"]),
-            "start" if shape0 == "segments" else "time",
+            f"segment of person '{person.categories[p[i]]}' starting {when[0]} overlaps the one at {ref} "
+            f"that ends {when[1]}",
+            int(line[i]),
+            "start" if first.shape == "segments" else "time",
         )
-    values = seg[label].to_numpy() if label == "value" else pd.factorize(seg[label])[0]
-    equal = values[1:] == values[:-1]
-    first_of_run = np.concatenate([[True], ~(same & equal & (s[1:] == e[:-1]))])
+    first_of_run = np.concatenate([[True], ~(same & (values[1:] == values[:-1]) & (s[1:] == e[:-1]))])
     heads = np.flatnonzero(first_of_run)
-    tails = np.append(heads[1:] - 1, len(seg) - 1)
-    tz = first["start"].dt.tz
-    data = seg[label].to_numpy()[heads]
+    tails = np.append(heads[1:] - 1, len(s) - 1)
+    column = values[heads]
+    if label == "activity":
+        column = _union([pd.Categorical.from_codes(column, dtype=data.dtype)])
     out = pd.DataFrame(
         {
-            "person": person[heads],
+            "person": pd.Categorical.from_codes(p[heads], dtype=person.dtype),
             "start": from_ns(s[heads], tz),
             "end": from_ns(e[tails], tz),
-            label: pd.Categorical(data.astype(str)) if label == "activity" else data,
+            label: column,
         }
     )
     kind: Literal["activity", "value"] = "activity" if label == "activity" else "value"
-    return Timeline(out, kind, epoch, sources)
+    return Timeline(out, kind, first.epoch, sources)
+
+
+def _union(columns: list[pd.Categorical], sort: bool = True) -> pd.Categorical:
+    """One categorical over several files' columns, its categories sorted whatever the order of the files."""
+    merged = union_categoricals(columns) if len(columns) > 1 else columns[0]
+    order = sorted(merged.categories)
+    return merged if not sort or list(merged.categories) == order else merged.set_categories(order)
