@@ -7,6 +7,7 @@ from harflow.patterns.rhythm import (
     binned,
     interdaily_stability,
     intradaily_variability,
+    relative_amplitude,
     rhythm_metrics,
 )
 from harflow.patterns.timeline import Timeline
@@ -32,6 +33,7 @@ def test_perfectly_periodic_rhythm():
     assert (m["L5"], m["M10"], m["RA"]) == (0.0, 1.0, 1.0)
     assert (m["L5_onset"], m["M10_onset"]) == ("00:00:00", "08:00:00")  # the earliest of the tied windows
     assert (m["days"], m["recorded_h"]) == (days, 24 * days)
+    assert relative_amplitude(activity_series(square_wave(days), "default")) == 1.0
     textbook = rhythm_metrics(square_wave(days), ddof=0).iloc[0]
     assert textbook["IS"] == pytest.approx(1.0, abs=1e-12)
     assert textbook["IV"] == pytest.approx(12 / 35 * n / (n - 1), abs=1e-12)

@@ -105,10 +105,6 @@ def lookup(label: str) -> ActivityClass:
     return _PASS.get(key.lower(), _same(key.lower(), False, None))
 
 
-def is_transition(label: str) -> bool:
-    return lookup(label).day == TRANSITION
-
-
 def class_table(labels: pd.Index | list[str]) -> pd.DataFrame:
     """One row per label (in the given order): day, night, active, posture, rise, transition.
 

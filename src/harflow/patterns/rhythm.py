@@ -114,6 +114,10 @@ def lowest_highest(x: pd.Series, hours: float, lowest: bool) -> tuple[float, pd.
 def relative_amplitude(x: pd.Series) -> float:
     l5, _ = lowest_highest(x, 5, lowest=True)
     m10, _ = lowest_highest(x, 10, lowest=False)
+    return _amplitude(l5, m10)
+
+
+def _amplitude(l5: float, m10: float) -> float:
     return _ratio(m10 - l5, m10 + l5)
 
 
@@ -150,7 +154,7 @@ def _metrics(x: pd.Series, freq: str, origin: str, ddof: int) -> dict:
         "recorded_h": float(len(seen) * _step(x) / pd.Timedelta(hours=1)),
         "IS": interdaily_stability(x, freq, origin, ddof),
         "IV": intradaily_variability(x, freq, origin, ddof),
-        "RA": _ratio(m10 - l5, m10 + l5),
+        "RA": _amplitude(l5, m10),
         "L5": l5,
         "M10": m10,
         "L5_onset": _clock(l5_on),

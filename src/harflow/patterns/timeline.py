@@ -302,9 +302,12 @@ def _parse(
     if shape == "values":
         raw = frame["value"]
         data = pd.to_numeric(raw, errors="coerce").astype(float)
-        bad = data.isna() & raw.notna() & (raw.astype("string").str.strip() != "")
-        if bad.any():
-            i = int(np.argmax(bad.to_numpy()))
+        suspect = np.flatnonzero(
+            data.isna().to_numpy() & raw.notna().to_numpy()
+        )  # NaN, but not a blank cell?
+        bad = suspect[(raw.iloc[suspect].astype("string").str.strip() != "").to_numpy()]
+        if len(bad):
+            i = int(bad[0])
             raise src.error(f"value {raw.iloc[i]!r} is not a number", int(lines[i]), "value")
         present = data.notna().to_numpy()
     else:
