@@ -6,13 +6,15 @@
     harflow export RUN_DIR [--onnx] [--refit]
     harflow data info [--data hapt|csv:PATH]
 
-Further sub-commands (serve, loadtest, bench, deploy) are registered by their areas' ``cli`` modules.
+Further sub-commands (patterns, serve, loadtest, bench, deploy) are registered by their areas' ``cli``
+modules.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -26,7 +28,7 @@ from harflow import __version__
 
 console = Console()
 # Areas that add sub-commands: each has `register(subparsers)` returning nothing.
-_AREAS = ("harflow.serve.cli", "harflow.bench.cli", "harflow.deploy.cli")
+_AREAS = ("harflow.patterns.cli", "harflow.serve.cli", "harflow.bench.cli", "harflow.deploy.cli")
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
@@ -240,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--json", action="store_true")
     di.set_defaults(func=_cmd_data_info)
 
+    groups: dict[str, argparse._SubParsersAction] = {}  # sub-command groups areas share (`patterns`)
     for mod in _AREAS:
         try:
             register: Callable = importlib.import_module(mod).register
@@ -247,7 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
             if not (err.name and mod.startswith(err.name)):
                 raise
             continue
-        register(sub)
+        if "groups" in inspect.signature(register).parameters:
+            register(sub, groups=groups)
+        else:
+            groups[mod.split(".")[1]] = register(sub)
     return p
 
 

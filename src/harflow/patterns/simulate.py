@@ -200,8 +200,10 @@ def write_cohort(
 # --- command line ----------------------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="harflow patterns simulate", description=__doc__.split("\n\n")[0])
+def build_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="harflow patterns simulate", description=__doc__.split("\n\n")[0], add_help=add_help
+    )
     p.add_argument("--persons", type=int, default=SimulationConfig.persons)
     p.add_argument("--days", type=int, default=SimulationConfig.days)
     p.add_argument("--seed", type=int, default=SimulationConfig.seed)
@@ -241,7 +243,11 @@ def config_from_args(a: argparse.Namespace) -> SimulationConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    return run_args(build_parser().parse_args(argv))
+
+
+def run_args(a: argparse.Namespace) -> int:
+    """``harflow patterns simulate`` and ``python -m harflow.patterns.simulate``."""
     try:
         cfg = config_from_args(a)
     except ValueError as e:

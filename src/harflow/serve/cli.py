@@ -10,7 +10,9 @@ import json
 import os
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, groups: dict | None = None) -> None:
+    if groups and "patterns" in groups:
+        _register_patterns_run(groups["patterns"])
     s = sub.add_parser("serve", help="run the real-time recognition service (FastAPI + uvicorn)")
     s.add_argument("--model", required=False, default=None, help="run directory to serve (or HARFLOW_MODEL)")
     s.add_argument("--host", default="127.0.0.1")
@@ -23,6 +25,65 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-wait-ms", type=float, default=None)
     s.add_argument("--dry-run", action="store_true", help="load model, DB and migrations, then exit")
     s.set_defaults(func=_cmd_serve)
+
+
+def _register_patterns_run(ps: argparse._SubParsersAction) -> None:
+    r = ps.add_parser(
+        "run",
+        help="the service's patterns job over its store: daily metrics and alerts (a CronJob can run it)",
+    )
+    r.add_argument("--shard", default="0/1", metavar="I/N", help="this run's share of the persons")
+    r.add_argument("--person", action="append", default=None, help="only these persons (repeatable)")
+    r.add_argument("--now", default=None, help="process up to this time (ISO 8601 or Unix s; default now)")
+    r.add_argument(
+        "--retention", action="store_true", help="also compact windows past HARFLOW_RETENTION_DAYS"
+    )
+    r.add_argument("--json", action="store_true")
+    r.add_argument(
+        "--dry-run", action="store_true", help="migrate the store and run over it, sending nothing"
+    )
+    r.set_defaults(func=_cmd_patterns_run)
+
+
+def _cmd_patterns_run(a: argparse.Namespace) -> int:
+    import tempfile
+
+    from harflow.serve.core.config import Settings
+    from harflow.serve.db.session import migrate
+    from harflow.serve.patterns_job import parse_now, parse_shard, run_from_settings
+
+    tmp = tempfile.TemporaryDirectory(prefix="harflow-patterns-run-") if a.dry_run else None
+    settings = Settings(database_url=dry_run_store(tmp.name)) if tmp else Settings()
+    migrate(settings.database())
+    res = run_from_settings(
+        settings,
+        now=parse_now(a.now),
+        shard=parse_shard(a.shard),
+        person_ids=a.person,
+        retention=a.retention,
+    )
+    if tmp:
+        tmp.cleanup()
+    print(json.dumps(res, indent=None if a.json else 2))
+    return 1 if res["failed"] else 0
+
+
+def dry_run_store(folder: str) -> str:
+    """A SQLite store in ``folder`` holding a small simulated cohort (3 persons x 42 days)."""
+    from harflow.patterns.simulate import SimulationConfig, simulate_cohort
+    from harflow.serve.db.imports import import_timeline
+    from harflow.serve.db.queries import Store
+    from harflow.serve.db.session import migrate
+
+    url = f"sqlite:///{folder}/dry-run.db"
+    migrate(url)
+    cfg = SimulationConfig(persons=3, days=42, seed=0)
+    store = Store(url)
+    try:
+        import_timeline(store.engine, simulate_cohort(cfg).segments(), cfg.tz)
+    finally:
+        store.close()
+    return url
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -64,6 +66,7 @@ class Service:
         self.batcher: Batcher | None = None
         self.writer: Writer | None = None
         self.deliverer: Deliverer | None = None
+        self.patterns_task: asyncio.Task | None = None
         self.draining = False
 
     async def start(self) -> None:
@@ -94,6 +97,8 @@ class Service:
                 on_result=lambda ok: m.deliveries.labels("delivered" if ok else "failed").inc(),
             )
             self.deliverer.start()
+        if s.patterns_interval_s > 0:
+            self.patterns_task = asyncio.get_running_loop().create_task(self._patterns_loop())
         log.info(
             "serving %s (%s backend, %d classes, window %s)",
             self.model.version,
@@ -105,6 +110,10 @@ class Service:
     async def stop(self) -> None:
         """Graceful shutdown: finish queued inference, then flush pending writes."""
         self.draining = True
+        if self.patterns_task:
+            self.patterns_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.patterns_task
         if self.deliverer:  # undelivered alerts stay in the outbox for the next start
             await self.deliverer.close()
         if self.batcher:
@@ -114,6 +123,32 @@ class Service:
         self.aux.shutdown(wait=True)
         self.store.close()
         log.info("drained and stopped")
+
+    async def _patterns_loop(self) -> None:
+        """The patterns job over this service's store, every ``patterns_interval_s``, on a thread of its own
+        (it is CPU work that must not hold up streams' reads); new alerts are delivered at once."""
+        from harflow.serve.db.retention import expire
+        from harflow.serve.patterns_job import repos_of, run
+
+        s = self.settings
+        pool = ThreadPoolExecutor(1, thread_name_prefix="harflow-patterns")
+        loop = asyncio.get_running_loop()
+        repos = repos_of(self.store.engine, s)
+        try:
+            while True:
+                try:
+                    res = await loop.run_in_executor(pool, run, repos)
+                    await loop.run_in_executor(
+                        pool, expire, self.store.engine, time.time() - s.retention_days * 86400
+                    )
+                    if res["alerts"] and self.deliverer:
+                        self.deliverer.kick()
+                    log.info("patterns job: %s", res)
+                except Exception:  # the next pass retries; nothing was acknowledged that is lost
+                    log.exception("patterns job failed")
+                await asyncio.sleep(s.patterns_interval_s)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     async def off_loop(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self.aux, fn, *args)

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         le=1,
         description="exponent tempering window probabilities before HMM smoothing (1 = raw; unset: fitted)",
     )
+    patterns_interval_s: float = Field(
+        300.0, ge=0, description="how often the service runs the patterns job over its store (0 = never)"
+    )
+    retention_days: float = Field(
+        30.0, gt=0, description="raw per-window predictions are kept this long, then compacted into segments"
+    )
     webhook_urls: str = Field(
         "", description="comma-separated URLs every new alert is POSTed to (HMAC-signed; retried until 2xx)"
     )

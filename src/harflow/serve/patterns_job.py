@@ -1,0 +1,221 @@
+"""The activity-patterns job: from each person's stored windows to daily metrics and alerts in the store.
+
+For every person (or one shard of them) it
+
+1. reads the smoothed windows of the person's devices (within their assignments) from the local midnight of
+   the day it last reached, so a partly processed day is completed and earlier days are not read again;
+2. turns them into the person's activity timeline (:class:`harflow.patterns.timeline.Timeline`) and computes
+   those days' metrics (:func:`harflow.patterns.daily.daily_metrics`);
+3. runs change detection (:func:`harflow.patterns.detect.detect`) over the stored daily history and stores
+   the alerts detected on the processed days, each with one outbox row per webhook target;
+4. moves the person's watermark, in the same transaction as the days.
+
+Everything it writes is keyed (person + day, alert identity), so re-running it, or running it from the
+service's background task and a Kubernetes CronJob at once, stores nothing twice::
+
+    harflow patterns run [--shard 0/4] [--person ID ...] [--now ISO]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import zlib
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from harflow.patterns.daily import DailyConfig, daily_metrics, to_json_records
+from harflow.patterns.timeline import Timeline
+from harflow.serve.db.alerts import Alerts
+from harflow.serve.db.analytics import Analytics
+from harflow.serve.db.persons import Persons
+from harflow.serve.db.queries import merge_runs
+
+log = logging.getLogger("harflow.serve.patterns")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    daily: DailyConfig = field(default_factory=DailyConfig)
+    history_days: int = 120  # daily history the detectors see (their baselines need ~6 weeks)
+
+
+@dataclass
+class Repos:
+    persons: Persons
+    analytics: Analytics
+    alerts: Alerts
+    targets: list[str]
+
+
+def in_shard(person_id: str, shard: tuple[int, int]) -> bool:
+    """Stable across processes and restarts (unlike ``hash``), so CronJob pods split persons consistently."""
+    i, n = shard
+    return zlib.crc32(person_id.encode()) % n == i
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard takes I/N (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"--shard {text}: need 0 <= I < N")
+    return i, n
+
+
+def timeline_of(person_id: str, windows: list[tuple[float, float, str]], tz: str) -> Timeline | None:
+    """Windows overlap by half a window: runs of one activity, each ending where the next begins (a gap
+    between windows stays a gap: no data)."""
+    if not windows:
+        return None
+    runs = merge_runs([(t0, t1, a, 1) for t0, t1, a in windows])
+    start = np.array([r["t_start"] for r in runs])
+    end = np.array([r["t_end"] for r in runs])
+    end[:-1] = np.minimum(end[:-1], start[1:])
+    keep = end > start
+    frame = pd.DataFrame(
+        {
+            "person": person_id,
+            "start": start[keep],
+            "end": end[keep],
+            "activity": [r["activity"] for r, k in zip(runs, keep, strict=True) if k],
+        }
+    )
+    return Timeline.from_frame(frame, tz=tz, source=f"person {person_id}")
+
+
+def local_midnight(t: float, tz: str) -> float:
+    d = dt.datetime.fromtimestamp(t, ZoneInfo(tz)).date()
+    return dt.datetime.combine(d, dt.time(), ZoneInfo(tz)).timestamp()
+
+
+def update_days(repos: Repos, person: dict, now: float, cfg: JobConfig) -> list[dict]:
+    """Compute and store the person's days from the local midnight of the day the last run reached."""
+    pid, tz = person["id"], person["tz"]
+    until = repos.analytics.processed_until(pid)
+    start = local_midnight(until, tz) if until is not None else 0.0
+    tl = timeline_of(pid, repos.persons.windows(pid, start, now), tz)
+    days = to_json_records(daily_metrics(tl, cfg.daily)) if tl is not None else []
+    for d in days:
+        d.pop("person", None)
+    repos.analytics.put_days(pid, days, processed_until=now)
+    return days
+
+
+def detect_alerts(histories: dict[str, list[dict]], since: dict[str, str]) -> dict[str, list[dict]]:
+    """The daily detectors over every person's history at once (they are vectorized across persons); per
+    person the alerts detected on or after ``since[person]``: earlier ones were stored by an earlier run."""
+    from harflow.patterns.detect import detect
+
+    rows = [
+        {"person": pid, **{k: v for k, v in d.items() if k != "hours"}}
+        for pid, days in histories.items()
+        for d in days
+    ]
+    out: dict[str, list[dict]] = {pid: [] for pid in histories}
+    if not rows:
+        return out
+    for a in detect(pd.DataFrame(rows)):
+        if a.detected >= since[a.person]:
+            out[a.person].append(a.to_dict())
+    return out
+
+
+def _days_before(date: str, n: int) -> str:
+    return (dt.date.fromisoformat(date) - dt.timedelta(days=n)).isoformat()
+
+
+def run(
+    repos: Repos,
+    now: float | None = None,
+    shard: tuple[int, int] = (0, 1),
+    person_ids: list[str] | None = None,
+    cfg: JobConfig | None = None,
+) -> dict:
+    """One pass over the persons of this shard. A person whose days fail is logged and left for the next
+    run (its watermark did not move); the others go on."""
+    cfg = cfg or JobConfig()
+    now = time.time() if now is None else now
+    t0 = time.perf_counter()
+    updated: dict[str, str] = {}  # person → first day recomputed
+    failed, n_days = [], 0
+    for person in repos.persons.list(person_ids):
+        if not in_shard(person["id"], shard):
+            continue
+        try:
+            days = update_days(repos, person, now, cfg)
+        except Exception as e:
+            log.exception("daily metrics failed for person %s", person["id"])
+            failed.append({"person": person["id"], "error": f"{type(e).__name__}: {e}"})
+            continue
+        if days:
+            updated[person["id"]] = days[0]["date"]
+            n_days += len(days)
+    t1 = time.perf_counter()
+    histories = {
+        pid: repos.analytics.days(pid, date_from=_days_before(first, cfg.history_days))
+        for pid, first in updated.items()
+    }
+    found = detect_alerts(histories, updated)
+    t2 = time.perf_counter()
+    stored = sum(len(repos.alerts.add(pid, alerts, repos.targets)) for pid, alerts in found.items())
+    return {
+        "persons": len(updated),
+        "failed": failed,
+        "days": n_days,
+        "alerts": stored,
+        "seconds": {
+            "daily": round(t1 - t0, 3),
+            "detect": round(t2 - t1, 3),
+            "total": round(time.perf_counter() - t0, 3),
+        },
+    }
+
+
+def parse_now(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--now takes ISO 8601 or Unix seconds, got {text!r}") from None
+    if t.tzinfo is None:
+        raise ValueError(f"--now {text!r} needs a UTC offset (e.g. +00:00): persons live in different zones")
+    return t.timestamp()
+
+
+def repos_of(engine, settings) -> Repos:
+    return Repos(Persons(engine), Analytics(engine), Alerts(engine), settings.webhook_targets())
+
+
+def run_from_settings(
+    settings,
+    now: float | None = None,
+    shard: tuple[int, int] = (0, 1),
+    person_ids: list[str] | None = None,
+    retention: bool = False,
+) -> dict:
+    """``harflow patterns run``: one pass over the configured store (alerts go to its outbox; the service's
+    deliverer sends them)."""
+    from harflow.serve.db.queries import Store
+
+    store = Store(settings.database())
+    try:
+        res = run(repos_of(store.engine, settings), now=now, shard=shard, person_ids=person_ids)
+        if retention:
+            from harflow.serve.db.retention import expire
+
+            cutoff = (time.time() if now is None else now) - settings.retention_days * 86400
+            res["retention"] = expire(store.engine, cutoff)
+        return res
+    finally:
+        store.close()
