@@ -24,6 +24,10 @@ Definitions (thresholds in ``DailyConfig``):
   at least ``out_of_bed_min_s`` of upright or active time. Both are NaN for a night without data; a night
   whose date has no row (the recording began after midnight) is not reported.
 * ``first_active``/``last_active`` are the local times of the first and last active moment of the day.
+* ``wake_time`` is the local time the person got up: the end of the last lying-posture run (LAYING pieces at
+  most ``transition_gap_s`` apart) that overlaps the night window ending that morning. A walk to the toilet
+  at 03:00 followed by more sleep does not move it (unlike ``first_active``), and a lie-in past the end of
+  the night window does. NaT when that night has no lying.
 
 A numeric timeline (``value``) is read as active when ``value > active_threshold``; its class, bout of
 sitting, transition and night-posture columns are NaN (counts do not tell posture).
@@ -168,6 +172,8 @@ def daily_metrics(timeline: Timeline, config: DailyConfig | None = None) -> pd.D
     out["night_upright_min"] = out["night_upright_min"].where(~no_night)
     out["out_of_bed"] = out["out_of_bed"].astype("Int64").where(~no_night)
 
+    out["wake_time"] = _times(*_wake(pp, ps, pe, table, pa, n_start, n_end, row_key, D, cfg), tz)
+
     first, last = _first_last(row, active, R)
     out["first_active"] = _times(np.where(first >= 0, ps[np.maximum(first, 0)], 0), first >= 0, tz)
     out["last_active"] = _times(np.where(last >= 0, pe[np.maximum(last, 0)], 0), last >= 0, tz)
@@ -191,6 +197,31 @@ def to_json_records(daily: pd.DataFrame) -> list[dict]:
                 out[col] = _plain(value)
         records.append(out)
     return records
+
+
+TIME_COLUMNS = ("first_active", "last_active", "wake_time")
+
+
+def from_json_records(records: list[dict]) -> pd.DataFrame:
+    """``to_json_records`` output (e.g. as stored) back into a frame the detectors read: ``date`` a date, the
+    time-of-day columns as local minutes after the row's midnight (what the detectors make of the
+    timestamps ``daily_metrics`` gives), ``hours`` dropped."""
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "hours"} for r in records])
+    if frame.empty:
+        return frame
+    frame["date"] = pd.to_datetime(frame["date"])
+    for col in TIME_COLUMNS:
+        if col in frame:
+            frame[col] = [_local_minutes(v, d) for v, d in zip(frame[col], frame["date"], strict=True)]
+    return frame
+
+
+def _local_minutes(iso: str | None, date: pd.Timestamp) -> float:
+    if iso is None:
+        return math.nan
+    # the text is the local wall clock (with its UTC offset): minutes after that day's midnight
+    wall = pd.Timestamp(dt.datetime.fromisoformat(iso).replace(tzinfo=None))
+    return (wall - date) / pd.Timedelta(minutes=1)
 
 
 def _plain(value: object) -> object:
@@ -290,6 +321,28 @@ def _out_of_bed(pp, ps, pe, nkey, nrow, in_night, lying, upright, cfg: DailyConf
     bracketed = (keys[pos] == run_key) & (first_start[pos] < start) & (last_end[pos] > end)
     episode = bracketed & (up_ns >= cfg.out_of_bed_min_s * S_NS) & (run_row >= 0)
     return np.bincount(run_row[episode], minlength=R)
+
+
+def _wake(pp, ps, pe, table, pa, n_start, n_end, row_key, D: int, cfg: DailyConfig):
+    """Per row, the end of the last lying run overlapping the night that ends on the row's morning."""
+    R = len(row_key)
+    lie = np.array([x == LIE for x in table["posture"]], dtype=bool)[pa]
+    idx, rid, start, end = _runs(pp, ps, pe, lie, cfg.transition_gap_s)
+    value, present = np.zeros(R, np.int64), np.zeros(R, bool)
+    if not len(start):
+        return value, present
+    run_p = pp[idx[np.flatnonzero(np.diff(rid, prepend=-1))]]  # runs never span persons
+    night = np.searchsorted(n_start, end, "left") - 1  # the latest night that began before the run ended
+    ok = (night >= 0) & (start < n_end[np.maximum(night, 0)])
+    key = run_p * D + night + 1  # the night's morning is the next day
+    r = _row_of(row_key, key)
+    ok &= r >= 0
+    order = np.lexsort((end[ok], r[ok]))
+    rr, ee = r[ok][order], end[ok][order]
+    if len(rr):
+        _, tails = _groups(rr)
+        value[rr[tails]], present[rr[tails]] = ee[tails], True
+    return value, present
 
 
 def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -59,7 +59,7 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "active_min": MetricSpec("down", "log", 5.0, 0.08),
     "sit_to_stand": MetricSpec("down", "log", 2.0, 0.06),
     "sedentary_bout_mean_min": MetricSpec("up", "log", 1.0, 0.05),
-    "first_active": MetricSpec("up", "identity", 0.0, 10.0, relative=False),
+    "wake_time": MetricSpec("up", "identity", 0.0, 10.0, relative=False),
     "night_upright_min": MetricSpec("up", "log", 5.0, 0.10),
 }
 EXTRA_METRICS: dict[str, MetricSpec] = {

@@ -30,7 +30,7 @@ KINDS: dict[str, Kind] = {
     "walking_ramp": Kind("active_min", "down", "ramp", "fraction"),
     "fewer_sit_to_stand": Kind("sit_to_stand", "down", "step", "fraction"),
     "longer_sedentary_bouts": Kind("sedentary_bout_mean_min", "up", "step", "fraction"),
-    "later_wake": Kind("first_active", "up", "step", "min"),
+    "later_wake": Kind("wake_time", "up", "step", "min"),
     "night_wandering": Kind("night_upright_min", "up", "step", "min"),
 }
 RAMP_FLOOR = 0.3  # a walking ramp never takes walking below 30 % of the routine

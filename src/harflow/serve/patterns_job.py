@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from harflow.patterns.daily import DailyConfig, daily_metrics, to_json_records
+from harflow.patterns.daily import DailyConfig, daily_metrics, from_json_records, to_json_records
 from harflow.patterns.timeline import Timeline
 from harflow.serve.db.alerts import Alerts
 from harflow.serve.db.analytics import Analytics
@@ -112,15 +112,11 @@ def detect_alerts(histories: dict[str, list[dict]], since: dict[str, str]) -> di
     person the alerts detected on or after ``since[person]``: earlier ones were stored by an earlier run."""
     from harflow.patterns.detect import detect
 
-    rows = [
-        {"person": pid, **{k: v for k, v in d.items() if k != "hours"}}
-        for pid, days in histories.items()
-        for d in days
-    ]
+    rows = [{"person": pid, **d} for pid, days in histories.items() for d in days]
     out: dict[str, list[dict]] = {pid: [] for pid in histories}
     if not rows:
         return out
-    for a in detect(pd.DataFrame(rows)):
+    for a in detect(from_json_records(rows)):
         if a.detected >= since[a.person]:
             out[a.person].append(a.to_dict())
     return out
