@@ -216,8 +216,8 @@ def from_json_records(records: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def _local_minutes(iso: str | None, date: pd.Timestamp) -> float:
-    if iso is None:
+def _local_minutes(iso: object, date: pd.Timestamp) -> float:
+    if not isinstance(iso, str):  # None, or the NaN pandas 3's string columns hold for it
         return math.nan
     # the text is the local wall clock (with its UTC offset): minutes after that day's midnight
     wall = pd.Timestamp(dt.datetime.fromisoformat(iso).replace(tzinfo=None))
