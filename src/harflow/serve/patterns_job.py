@@ -42,6 +42,13 @@ log = logging.getLogger("harflow.serve.patterns")
 class JobConfig:
     daily: DailyConfig = field(default_factory=DailyConfig)
     history_days: int = 120  # daily history the detectors see (their baselines need ~6 weeks)
+    # unusual inactivity over the processed time, replayed causally as the live monitor would have seen it
+    # (profile learned from the weeks before, re-learned weekly); the service's own passes leave it to the
+    # live monitor on the stream path and only learn the profiles it uses
+    inactivity: bool = True
+    inactivity_history_days: int = 63  # learn_days (28) + the profile's history (56) reach this far back
+    profile_days: int = 56
+    relearn_s: float = 86_400.0  # how old a stored profile may get
 
 
 @dataclass
@@ -122,6 +129,45 @@ def detect_alerts(histories: dict[str, list[dict]], since: dict[str, str]) -> di
     return out
 
 
+def epochs_of(person_id: str, windows: list[tuple[float, float, str]], tz: str) -> pd.DataFrame:
+    """60-s epochs (the inactivity monitor's) of the person's timeline: time, activity (NaN = no data)."""
+    from harflow.patterns.timeline import to_epochs
+
+    tl = timeline_of(person_id, windows, tz)
+    if tl is None:
+        return pd.DataFrame({"time": [], "activity": []})
+    return to_epochs(tl, "60s")[["time", "activity"]]
+
+
+def online_alerts(repos: Repos, person: dict, now: float, since: str, cfg: JobConfig) -> list[dict]:
+    """The inactivity profile, re-learned when older than ``relearn_s``; with ``cfg.inactivity`` also the
+    inactivity and wake alerts over the processed days, detected on or after ``since``."""
+    from harflow.patterns.inactivity import learn_profile
+    from harflow.patterns.monitor import replay
+
+    pid, tz = person["id"], person["tz"]
+    _, learned_at = repos.analytics.profile(pid)
+    relearn = learned_at is None or now - learned_at > cfg.relearn_s
+    if not (cfg.inactivity or relearn):
+        return []
+    since_t = dt.datetime.combine(dt.date.fromisoformat(since), dt.time(), ZoneInfo(tz)).timestamp()
+    # what the new days need reaches back from their start (an import of old days: not from now)
+    lo = (
+        min(now, since_t)
+        - max(cfg.inactivity_history_days if cfg.inactivity else 0, cfg.profile_days) * 86_400
+    )
+    ep = epochs_of(pid, repos.persons.windows(pid, lo, now), tz)
+    if ep.empty:
+        return []
+    times, classes = ep["time"], ep["activity"].astype(object)
+    if relearn:
+        recent = times >= times.iloc[-1] - pd.Timedelta(days=cfg.profile_days)
+        repos.analytics.set_profile(pid, learn_profile(times[recent], classes[recent], tz).to_dict(), now)
+    if not cfg.inactivity:
+        return []
+    return [a.to_dict() for a in replay(pid, times, classes, tz) if a.detected >= since]
+
+
 def _days_before(date: str, n: int) -> str:
     return (dt.date.fromisoformat(date) - dt.timedelta(days=n)).isoformat()
 
@@ -159,6 +205,9 @@ def run(
     }
     found = detect_alerts(histories, updated)
     t2 = time.perf_counter()
+    for person in repos.persons.list(list(updated)):
+        found[person["id"]] += online_alerts(repos, person, now, updated[person["id"]], cfg)
+    t3 = time.perf_counter()
     stored = sum(len(repos.alerts.add(pid, alerts, repos.targets)) for pid, alerts in found.items())
     return {
         "persons": len(updated),
@@ -168,6 +217,7 @@ def run(
         "seconds": {
             "daily": round(t1 - t0, 3),
             "detect": round(t2 - t1, 3),
+            "inactivity": round(t3 - t2, 3),
             "total": round(time.perf_counter() - t0, 3),
         },
     }

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 
 from harflow.serve.db.tables import daily_metrics, pattern_state
@@ -45,10 +45,19 @@ class Analytics:
                         for d in days
                     ],
                 )
+            prev = conn.execute(
+                select(pattern_state.c.profile, pattern_state.c.profile_learned_at).where(
+                    pattern_state.c.person_id == person_id
+                )
+            ).first()
             conn.execute(delete(pattern_state).where(pattern_state.c.person_id == person_id))
             conn.execute(
                 insert(pattern_state).values(
-                    person_id=person_id, processed_until=processed_until, updated_at=now
+                    person_id=person_id,
+                    processed_until=processed_until,
+                    updated_at=now,
+                    profile=prev[0] if prev else None,
+                    profile_learned_at=prev[1] if prev else None,
                 )
             )
 
@@ -60,6 +69,29 @@ class Analytics:
             q = q.where(daily_metrics.c.date <= date_to)
         with self.engine.connect() as conn:
             return [json.loads(r[0]) for r in conn.execute(q.order_by(daily_metrics.c.date))]
+
+    def set_profile(self, person_id: str, profile: dict, learned_at: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(pattern_state)
+                .where(pattern_state.c.person_id == person_id)
+                .values(profile=json.dumps(profile), profile_learned_at=learned_at)
+            )
+
+    def profile(self, person_id: str) -> tuple[dict | None, float | None]:
+        q = select(pattern_state.c.profile, pattern_state.c.profile_learned_at).where(
+            pattern_state.c.person_id == person_id
+        )
+        with self.engine.connect() as conn:
+            r = conn.execute(q).first()
+        return (json.loads(r[0]) if r and r[0] else None), (r[1] if r else None)
+
+    def profiles(self) -> dict[str, dict]:
+        q = select(pattern_state.c.person_id, pattern_state.c.profile).where(
+            pattern_state.c.profile.isnot(None)
+        )
+        with self.engine.connect() as conn:
+            return {r[0]: json.loads(r[1]) for r in conn.execute(q)}
 
     def processed_until(self, person_id: str) -> float | None:
         q = select(pattern_state.c.processed_until).where(pattern_state.c.person_id == person_id)

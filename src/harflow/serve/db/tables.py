@@ -145,4 +145,7 @@ pattern_state = Table(
     Column("person_id", String(128), ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
     Column("processed_until", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # the person's inactivity profile (JSON, harflow.patterns.inactivity) and when it was learned
+    Column("profile", Text, nullable=True),
+    Column("profile_learned_at", Float, nullable=True),
 )

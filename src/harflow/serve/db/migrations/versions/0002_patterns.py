@@ -93,6 +93,8 @@ def upgrade() -> None:
         sa.Column("person_id", sa.String(128), _person(), primary_key=True),
         sa.Column("processed_until", sa.Float, nullable=False),
         sa.Column("updated_at", sa.Float, nullable=False),
+        sa.Column("profile", sa.Text, nullable=True),
+        sa.Column("profile_learned_at", sa.Float, nullable=True),
     )
 
 
