@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
@@ -25,7 +24,9 @@ from harflow.serve.db.analytics import Analytics
 from harflow.serve.db.persons import Persons
 from harflow.serve.db.queries import Store
 from harflow.serve.db.writer import Writer
+from harflow.serve.live_patterns import LivePatterns
 from harflow.serve.metrics import Metrics
+from harflow.serve.tasks import cancel
 from harflow.serve.webhooks import Deliverer
 
 log = logging.getLogger("harflow.serve")
@@ -67,6 +68,7 @@ class Service:
         self.writer: Writer | None = None
         self.deliverer: Deliverer | None = None
         self.patterns_task: asyncio.Task | None = None
+        self.live: LivePatterns | None = None
         self.draining = False
 
     async def start(self) -> None:
@@ -97,6 +99,8 @@ class Service:
                 on_result=lambda ok: m.deliveries.labels("delivered" if ok else "failed").inc(),
             )
             self.deliverer.start()
+        self.live = LivePatterns(self)
+        self.live.start()
         if s.patterns_interval_s > 0:
             self.patterns_task = asyncio.get_running_loop().create_task(self._patterns_loop())
         log.info(
@@ -110,10 +114,9 @@ class Service:
     async def stop(self) -> None:
         """Graceful shutdown: finish queued inference, then flush pending writes."""
         self.draining = True
-        if self.patterns_task:
-            self.patterns_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.patterns_task
+        await cancel(self.patterns_task)
+        if self.live:
+            await self.live.close()
         if self.deliverer:  # undelivered alerts stay in the outbox for the next start
             await self.deliverer.close()
         if self.batcher:
@@ -128,16 +131,17 @@ class Service:
         """The patterns job over this service's store, every ``patterns_interval_s``, on a thread of its own
         (it is CPU work that must not hold up streams' reads); new alerts are delivered at once."""
         from harflow.serve.db.retention import expire
-        from harflow.serve.patterns_job import repos_of, run
+        from harflow.serve.patterns_job import JobConfig, repos_of, run
 
         s = self.settings
         pool = ThreadPoolExecutor(1, thread_name_prefix="harflow-patterns")
         loop = asyncio.get_running_loop()
         repos = repos_of(self.store.engine, s)
+        cfg = JobConfig(inactivity=False)  # streams' inactivity is decided live (LivePatterns)
         try:
             while True:
                 try:
-                    res = await loop.run_in_executor(pool, run, repos)
+                    res = await loop.run_in_executor(pool, lambda: run(repos, cfg=cfg))
                     await loop.run_in_executor(
                         pool, expire, self.store.engine, time.time() - s.retention_days * 86400
                     )

@@ -16,7 +16,6 @@ shows it. The outbox lives in the database, so a restart resumes where the last 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -26,6 +25,7 @@ import time
 import httpx
 
 from harflow.serve.db.alerts import Alerts
+from harflow.serve.tasks import cancel
 
 log = logging.getLogger("harflow.serve.webhooks")
 
@@ -119,7 +119,4 @@ class Deliverer:
         return len(due)
 
     async def close(self) -> None:
-        if self.task:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await cancel(self.task)

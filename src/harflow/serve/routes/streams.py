@@ -200,6 +200,8 @@ async def _predict(items, svc, model, detector, device_id: str, send, error) -> 
         )
         return
     m.windows.labels("stream").inc(len(X))
+    if svc.live:  # the wearer's inactivity monitor, off this path
+        svc.live.feed(device_id, t_start, [r["smoothed"] for r in batch.predictions])
     await send(json.dumps(out))  # results: always an array of messages
     now = time.perf_counter()
     for _, _, t_recv in items:
