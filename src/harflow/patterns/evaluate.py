@@ -180,50 +180,52 @@ def score_changes(alerts: Iterable[Alert], truth: dict, within: tuple[int, ...] 
 
 
 def score_inactivity(alerts: Iterable[Alert], truth: dict, days: float | None = None) -> dict:
-    """Time to alarm over emergencies and false alarms per person-day. ``days``: monitored days per person
-    (default: the truth's ``days``); ``inactivity`` and ``routine_deviation`` alarms are scored together and
-    apart."""
+    """Emergencies detected, time to alarm, by posture and by duration, and false alarms per person-day.
+    ``days``: monitored days per person (default: the truth's ``days``). ``inactivity`` and
+    ``routine_deviation`` alarms both count as the alarm for an emergency; false ones are given per kind."""
     tz = truth.get("tz")
     by_person: dict[str, list[Alert]] = defaultdict(list)
     for a in alerts:
         if a.kind in ONLINE_KINDS:
             by_person[a.person].append(a)
-    delays: dict[str, list[float]] = defaultdict(list)
-    missed: dict[str, int] = defaultdict(int)
-    false: dict[str, int] = defaultdict(int)
-    n_em = 0
+    rows, false = [], defaultdict(int)
     for p in truth["persons"]:
         ems = [
-            (_local(e["start"], tz), _local(e["end"], tz), e.get("class", "?"))
+            (_local(e["start"], tz), _local(e["end"], tz), str(e.get("posture", e.get("class", "?"))).lower())
             for e in p.get("emergencies", [])
         ]
-        n_em += len(ems)
-        mine = sorted(by_person.pop(p["person"], []), key=lambda a: a.detected)
-        hit_any = [False] * len(ems)
-        for a in mine:
+        first: dict[int, float] = {}
+        for a in sorted(by_person.pop(p["person"], []), key=lambda a: a.detected):
             t = pd.Timestamp(a.detected)
             inside = [k for k, (s, e, _) in enumerate(ems) if s <= t <= e]
             if not inside:
                 false[a.kind] += 1
-                continue
-            k = inside[0]
-            if not hit_any[k]:
-                hit_any[k] = True
-                delays[ems[k][2]].append((t - ems[k][0]).total_seconds() / 60)
-        for k, h in enumerate(hit_any):
-            missed[ems[k][2]] += not h
+            elif inside[0] not in first:
+                first[inside[0]] = (t - ems[inside[0]][0]).total_seconds() / 60
+        for k, (s, e, posture) in enumerate(ems):
+            hours = (e - s).total_seconds() / 3600
+            rows.append({"posture": posture, "hours": hours, "delay": first.get(k)})
     for rest in by_person.values():
         for a in rest:
             false[a.kind] += 1
     person_days = len(truth["persons"]) * float(days if days is not None else truth["days"])
-    all_delays = [d for v in delays.values() for d in v]
+
+    def summary(sel: list[dict]) -> dict:
+        got = [r["delay"] for r in sel if r["delay"] is not None]
+        return {
+            "emergencies": len(sel),
+            "detected": _frac([r["delay"] is not None for r in sel]),
+            **_stats(got),
+        }
+
+    bins = ((0, 2), (2, 4), (4, 24))
     return {
-        "emergencies": n_em,
-        "detected": len(all_delays),
-        "time_to_alarm_min": _stats(all_delays),
-        "by_class": {
-            c: {**_stats(delays[c]), "missed": missed[c]} for c in sorted(set(delays) | set(missed))
+        **summary(rows),
+        "time_to_alarm_min": _stats([r["delay"] for r in rows if r["delay"] is not None]),
+        "by_posture": {
+            c: summary([r for r in rows if r["posture"] == c]) for c in sorted({r["posture"] for r in rows})
         },
+        "by_hours": {f"{a}-{b}h": summary([r for r in rows if a <= r["hours"] < b]) for a, b in bins},
         "false_per_person_day": sum(false.values()) / max(person_days, 1e-9),
         "false_per_person_day_by_kind": {k: false[k] / max(person_days, 1e-9) for k in ONLINE_KINDS},
         "person_days": person_days,

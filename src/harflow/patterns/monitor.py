@@ -15,18 +15,17 @@ import pandas as pd
 from harflow.patterns.alerts import Alert
 from harflow.patterns.inactivity import (
     ACTIVE,
-    CODES,
     DAY_NS,
     LYING,
     MIN_NS,
     NONE,
-    OTHER,
     S_NS,
     SEDENTARY,
     UPRIGHT,
     InactivityConfig,
     InactivityProfile,
     alarmed_runs,
+    code_of,
     epoch_state,
     inactivity_alert,
     learn_state,
@@ -57,7 +56,7 @@ class InactivityMonitor:
         self.day_seen = False  # data began before the wake threshold on this day
 
     def update(self, t, cls: str | None) -> list[Alert]:
-        code = NONE if cls is None or cls != cls or cls == "" else CODES.get(cls, OTHER)  # cls != cls: NaN
+        code = code_of(cls)
         if code == NONE:  # no data is not inactivity; a long enough gap ends the run (checked on return)
             return []
         ts = pd.Timestamp(t)
