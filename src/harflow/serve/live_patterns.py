@@ -91,7 +91,7 @@ class LivePatterns:
         if pid is None or pid not in self.profiles:
             return
         p = self.people.get(pid)
-        if p is None or p.profile is not self.profiles[pid]:  # new or re-learned profile
+        if p is None or p.profile != self.profiles[pid]:  # new or re-learned (each refresh reloads all)
             p = self.people[pid] = _Person(pid, self.profiles[pid])
         found = []
         for t, act in zip(t_start.tolist(), activities, strict=True):
