@@ -7,12 +7,13 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-from harflow.patterns.detect import detect
 
 from harflow.patterns.daily import daily_metrics, to_json_records
+from harflow.patterns.detect import detect
 from harflow.patterns.injections import ChangeSpec
+from harflow.patterns.monitor import replay
 from harflow.patterns.simulate import SimulationConfig, simulate_cohort
-from harflow.patterns.timeline import Timeline
+from harflow.patterns.timeline import Timeline, to_epochs
 from harflow.serve.db.alerts import Alerts
 from harflow.serve.db.analytics import Analytics
 from harflow.serve.db.imports import import_timeline
@@ -70,10 +71,13 @@ def test_job_equals_the_pure_analytics_and_is_idempotent(cohort, tmp_path):
     for key, d in stored.items():
         assert d["active_min"] == pytest.approx(pure_days[key]["active_min"], abs=1e-6)
         assert d["sit_to_stand"] == pure_days[key]["sit_to_stand"]
-    pure_alerts = {
-        (a.person, a.kind, a.metric, a.onset)
-        for a in detect(daily.drop(columns=[c for c in daily if c.startswith("hours.")]))
-    }
+    hours = [c for c in daily if c.startswith("hours.")]
+    pure_alerts = {(a.person, a.kind, a.metric, a.onset) for a in detect(daily.drop(columns=hours))}
+    epochs = to_epochs(tl, "60s")
+    for person in tl.persons:  # the online alerts, replayed over the same timeline
+        ep = epochs[epochs["person"] == person]
+        found = replay(person, ep["time"], ep["activity"].astype(object), TZ)
+        pure_alerts |= {(a.person, a.kind, a.metric, a.onset) for a in found}
     got = {(a["person_id"], a["kind"], a["metric"], a["onset"]) for a in repos.alerts.list(None)}
     assert got == pure_alerts
 
