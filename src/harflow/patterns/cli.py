@@ -49,6 +49,27 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     r.add_argument("--threshold", type=float, default=4.0, help="numeric epochs: active when value > T")
     r.set_defaults(func=_cmd_rhythm)
 
+    t = ps.add_parser("detect", help="alerts: step changes, drifts, unusual inactivity, routine deviations")
+    timeline_args(t)
+    t.set_defaults(func=_cmd_detect)
+
+    f = ps.add_parser(
+        "forecast", help="the expected next days per metric, and when activity is likely to change"
+    )
+    timeline_args(f)
+    f.add_argument("--days", type=int, default=7, help="days ahead (at most 7)")
+    f.add_argument(
+        "--backtest", action="store_true", help="also score it on held-out days against naive ones"
+    )
+    f.set_defaults(func=_cmd_forecast)
+
+    e = ps.add_parser("evaluate", help="alerts and forecasts against a simulated cohort's ground truth")
+    e.add_argument("--cohort", type=Path, help="a folder written by `harflow patterns simulate`")
+    e.add_argument("--report", type=Path, default=None, help="write report.json and plots here")
+    e.add_argument("--json", action="store_true")
+    e.add_argument("--dry-run", action="store_true", help="a small simulated cohort (12 persons x 70 days)")
+    e.set_defaults(func=_cmd_evaluate)
+
     s = ps.add_parser(
         "simulate",
         help="a cohort over weeks from real HAPT segments, with injected changes and a ground truth",
@@ -60,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
 
 
 def load_timeline(a: argparse.Namespace, days: int = 14):
+    """``--timeline``, or for ``--dry-run`` a small simulated cohort."""
     from harflow.patterns.timeline import read_timeline
 
     if a.dry_run and a.timeline is None:
@@ -118,6 +140,75 @@ def _cmd_rhythm(a: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
     else:
         _print_table(rows, ["person", "days", "IS", "IV", "RA", "L5", "M10", "L5_onset", "M10_onset"])
+    return 0
+
+
+def find_alerts(timeline) -> list:
+    """Every alert over the timeline, as the service would have raised them day by day and minute by minute:
+    the daily detectors over its daily metrics, and the inactivity monitor replayed over its 60-s epochs."""
+    from harflow.patterns.daily import daily_metrics
+    from harflow.patterns.detect import detect
+    from harflow.patterns.monitor import replay
+    from harflow.patterns.timeline import to_epochs
+
+    daily = daily_metrics(timeline)
+    alerts = detect(daily.drop(columns=[c for c in daily if c.startswith("hours.")]))
+    epochs = to_epochs(timeline, "60s")
+    tz = str(timeline.tz) if timeline.tz is not None else "UTC"
+    for person, ep in epochs.groupby("person", observed=True):
+        alerts += replay(str(person), ep["time"], ep["activity"].astype(object), tz)
+    return alerts
+
+
+def _cmd_detect(a: argparse.Namespace) -> int:
+    from harflow.patterns.alerts import to_records
+
+    rows = to_records(find_alerts(load_timeline(a, days=70)))
+    if a.json:
+        print(json.dumps({"alerts": rows}, indent=1, allow_nan=False))
+    else:
+        _print_table(rows, ["person", "kind", "metric", "direction", "onset", "detected", "magnitude"])
+    return 0
+
+
+def _cmd_forecast(a: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from harflow.patterns.daily import daily_metrics
+    from harflow.patterns.forecast import ForecastConfig, backtest, forecast
+
+    if not 1 <= a.days <= 7:
+        raise ValueError(f"--days must be 1..7, got {a.days}")
+    daily = daily_metrics(load_timeline(a, days=56))
+    daily = daily.drop(columns=[c for c in daily if c.startswith("hours.")])
+    cfg = replace(ForecastConfig(), horizon=a.days)
+    fc = forecast(daily, cfg)
+    out: dict = {"forecast": json.loads(fc.to_json(orient="records", date_format="iso"))}
+    if a.backtest:
+        out["backtest"] = backtest(daily, cfg)
+    if a.json:
+        print(json.dumps(out, indent=1))
+    else:
+        _print_table(out["forecast"], ["person", "metric", "date", "median", "lower", "upper"])
+        if a.backtest:
+            print(json.dumps(out["backtest"], indent=1))
+    return 0
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from harflow.patterns.report import evaluate_cohort
+
+    if a.dry_run and a.cohort is None:
+        from harflow.patterns.simulate import SimulationConfig, simulate_cohort, write_cohort
+
+        a.cohort = Path(tempfile.mkdtemp(prefix="harflow-evaluate-"))
+        write_cohort(
+            simulate_cohort(SimulationConfig(persons=12, days=70, seed=1)), a.cohort, timestamps=True
+        )
+    if a.cohort is None:
+        raise ValueError("give --cohort DIR (from `harflow patterns simulate`) or --dry-run")
+    rep = evaluate_cohort(a.cohort, find_alerts, report_dir=a.report)
+    print(json.dumps(rep, indent=None if a.json else 1))
     return 0
 
 
