@@ -184,3 +184,41 @@ def test_webhooks_signed_retried_and_delivered_across_a_crash(tiny_run, tmp_path
     finally:
         store.close()
         srv.stop()
+
+
+def test_imported_timelines_become_daily_metrics_rhythm_forecast_and_alerts(server, tmp_path):
+    """simulate → import into the server's store → the patterns job → the persons API."""
+    from tests.conftest import run_harflow
+
+    env = {"HARFLOW_DATA_DIR": str(server.data_dir)}
+    out = tmp_path / "cohort"
+    run_harflow("patterns", "simulate", "--persons", "2", "--days", "70", "--seed", "5", "--out", str(out))
+    truth = json.loads((out / "ground_truth.json").read_text())
+    imported = json.loads(
+        run_harflow(
+            "patterns", "import", "--timeline", str(out / "timeline.parquet"), "--tz", truth["tz"], env=env
+        ).stdout
+    )
+    assert imported["persons"] == 2
+    res = json.loads(run_harflow("patterns", "run", "--json", env=env).stdout.strip().splitlines()[-1])
+    assert res["persons"] >= 2 and not res["failed"]
+
+    admin = server.admin()
+    pid = truth["persons"][0]["person"]
+    daily = httpx.get(f"{server.url}/v1/persons/{pid}/daily?from=2026-01-10&to=2026-01-16", headers=admin)
+    days = daily.json()["days"]
+    assert [d["date"] for d in days] == [f"2026-01-{d}" for d in range(10, 17)]
+    assert all(d["valid"] for d in days) and all(30 < d["active_min"] < 300 for d in days)
+    bad = httpx.get(f"{server.url}/v1/persons/{pid}/daily?from=yesterday", headers=admin)
+    assert bad.status_code == 422
+    fc = httpx.get(f"{server.url}/v1/persons/{pid}/forecast?days=3", headers=admin).json()["forecast"]
+    assert {r["horizon"] for r in fc} == {1, 2, 3} and all(
+        r["lower"] <= r["median"] <= r["upper"] for r in fc
+    )
+    # the simulated days lie in the past: rhythm over the last N days finds none of them
+    assert httpx.get(f"{server.url}/v1/persons/{pid}/rhythm", headers=admin).json()["windows"] == []
+    alerts = httpx.get(f"{server.url}/v1/persons/{pid}/alerts", headers=admin).json()
+    assert all(a["person_id"] == pid for a in alerts)
+    # the device token of another device sees none of it
+    dev = {"Authorization": f"Bearer {server.token('watch-9')}"}
+    assert httpx.get(f"{server.url}/v1/persons/{pid}/daily", headers=dev).status_code == 404

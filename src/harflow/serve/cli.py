@@ -1,6 +1,8 @@
-"""Sub-command ``harflow serve``::
+"""Sub-commands of the service: ``harflow serve``, and the patterns job over its store.
 
 harflow serve --model RUN_DIR [--host 127.0.0.1] [--port 8000] [--workers N] [--dry-run]
+harflow patterns import --timeline PATH [--tz ZONE]
+harflow patterns run [--shard I/N] [--person ID] [--now ISO] [--retention] [--dry-run]
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction, groups: dict | None = None) -> None:
@@ -44,6 +47,15 @@ def _register_patterns_run(ps: argparse._SubParsersAction) -> None:
     )
     r.set_defaults(func=_cmd_patterns_run)
 
+    i = ps.add_parser(
+        "import",
+        help="load timeline files into the service's store (each person gets an import device)",
+    )
+    i.add_argument("--timeline", type=Path, required=True, help="CSV/Parquet file or folder of timelines")
+    i.add_argument("--tz", default=None, help="the persons' local zone (IANA); default: the file's, else UTC")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=_cmd_patterns_import)
+
 
 def _cmd_patterns_run(a: argparse.Namespace) -> int:
     import tempfile
@@ -66,6 +78,28 @@ def _cmd_patterns_run(a: argparse.Namespace) -> int:
         tmp.cleanup()
     print(json.dumps(res, indent=None if a.json else 2))
     return 1 if res["failed"] else 0
+
+
+def _cmd_patterns_import(a: argparse.Namespace) -> int:
+    from harflow.patterns.timeline import read_timeline
+    from harflow.serve.core.config import Settings
+    from harflow.serve.db.imports import import_timeline
+    from harflow.serve.db.queries import Store
+    from harflow.serve.db.session import migrate
+
+    tl = read_timeline(a.timeline, tz=a.tz)
+    if tl.kind != "activity":
+        raise ValueError(f"{a.timeline}: numeric epochs cannot be imported; the store holds activities")
+    tz = a.tz or (str(tl.tz) if tl.tz is not None else "UTC")
+    settings = Settings()
+    migrate(settings.database())
+    store = Store(settings.database())
+    try:
+        res = import_timeline(store.engine, tl.segments, tz)
+    finally:
+        store.close()
+    print(json.dumps(res))
+    return 0
 
 
 def dry_run_store(folder: str) -> str:

@@ -168,6 +168,32 @@ def online_alerts(repos: Repos, person: dict, now: float, since: str, cfg: JobCo
     return [a.to_dict() for a in replay(pid, times, classes, tz) if a.detected >= since]
 
 
+def person_rhythm(persons: Persons, person: dict, days: int, window: str | None) -> list[dict]:
+    import json
+
+    from harflow.patterns.rhythm import rhythm_metrics
+
+    now = time.time()
+    tl = timeline_of(person["id"], persons.windows(person["id"], now - days * 86_400, now), person["tz"])
+    if tl is None:
+        return []
+    return json.loads(rhythm_metrics(tl, window=window).to_json(orient="records", date_format="iso"))
+
+
+def person_forecast(analytics: Analytics, person_id: str, days: int) -> list[dict]:
+    import json
+    from dataclasses import replace
+
+    from harflow.patterns.forecast import ForecastConfig, forecast
+
+    history = analytics.days(person_id)
+    if not history:
+        return []
+    frame = from_json_records([{"person": person_id, **d} for d in history])
+    fc = forecast(frame, replace(ForecastConfig(), horizon=days))
+    return json.loads(fc.to_json(orient="records", date_format="iso"))
+
+
 def _days_before(date: str, n: int) -> str:
     return (dt.date.fromisoformat(date) - dt.timedelta(days=n)).isoformat()
 

@@ -64,3 +64,30 @@ async def daily(
 ):
     days = await svc.off_loop(svc.analytics.days, person["id"], date_from, date_to)
     return {"person_id": person["id"], "days": days}
+
+
+@router.get("/{person_id}/rhythm")
+async def rhythm(
+    person: PersonDep,
+    svc: ServiceDep,
+    days: int = Query(28, ge=1, le=120, description="the last N days"),
+    window: str | None = Query("7D", pattern=r"^\d{1,3}D$", description="rolling windows of whole days"),
+):
+    """IS, IV, RA, L5, M10 and their onsets (pyActigraphy's definitions) per window over the last days."""
+    from harflow.serve.patterns_job import person_rhythm
+
+    rows = await svc.off_loop(person_rhythm, svc.persons, person, days, window)
+    return {"person_id": person["id"], "windows": rows}
+
+
+@router.get("/{person_id}/forecast")
+async def forecast(
+    person: PersonDep,
+    svc: ServiceDep,
+    days: int = Query(7, ge=1, le=7, description="days ahead"),
+):
+    """The expected next days per daily metric with 80 % prediction intervals, from the stored history."""
+    from harflow.serve.patterns_job import person_forecast
+
+    rows = await svc.off_loop(person_forecast, svc.analytics, person["id"], days)
+    return {"person_id": person["id"], "forecast": rows}
