@@ -56,6 +56,17 @@ def _register_patterns_run(ps: argparse._SubParsersAction) -> None:
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_patterns_import)
 
+    b = ps.add_parser("bench", help="time the patterns job over a real store (SQLite or PostgreSQL)")
+    b.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    b.add_argument("--daily-person-days", type=int, default=10_000)
+    b.add_argument("--detect-persons", type=int, default=1_000)
+    b.add_argument("--days", type=int, default=90)
+    b.add_argument("--seed", type=int, default=11)
+    b.add_argument("--with-inactivity", action="store_true", help="include the inactivity replay")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--dry-run", action="store_true", help="60 person-days and 20 persons x 30 days")
+    b.set_defaults(func=_cmd_patterns_bench)
+
 
 def _cmd_patterns_run(a: argparse.Namespace) -> int:
     import tempfile
@@ -99,6 +110,13 @@ def _cmd_patterns_import(a: argparse.Namespace) -> int:
     finally:
         store.close()
     print(json.dumps(res))
+    return 0
+
+
+def _cmd_patterns_bench(a: argparse.Namespace) -> int:
+    from harflow.serve.patterns_bench import main
+
+    print(json.dumps(main(a), indent=None if a.json else 2))
     return 0
 
 

@@ -101,6 +101,32 @@ def local_midnight(t: float, tz: str) -> float:
     return dt.datetime.combine(d, dt.time(), ZoneInfo(tz)).timestamp()
 
 
+def detect_and_store(
+    repos: Repos, updated: dict[str, str], now: float, cfg: JobConfig
+) -> tuple[int, dict[str, float]]:
+    """Detection for the persons whose days were updated (person → first updated day): the daily detectors
+    over their stored histories at once, then the online alerts per person; the new alerts are stored."""
+    t0 = time.perf_counter()
+    histories = {
+        pid: repos.analytics.days(pid, date_from=_days_before(first, cfg.history_days))
+        for pid, first in updated.items()
+    }
+    t1 = time.perf_counter()
+    found = detect_alerts(histories, updated)
+    t2 = time.perf_counter()
+    for person in repos.persons.list(list(updated)):
+        found[person["id"]] += online_alerts(repos, person, now, updated[person["id"]], cfg)
+    t3 = time.perf_counter()
+    stored = sum(len(repos.alerts.add(pid, alerts, repos.targets)) for pid, alerts in found.items())
+    seconds = {
+        "read_history": t1 - t0,
+        "detect": t2 - t1,
+        "inactivity": t3 - t2,
+        "store_alerts": time.perf_counter() - t3,
+    }
+    return stored, {k: round(v, 3) for k, v in seconds.items()}
+
+
 def update_days(repos: Repos, person: dict, now: float, cfg: JobConfig) -> list[dict]:
     """Compute and store the person's days from the local midnight of the day the last run reached."""
     pid, tz = person["id"], person["tz"]
@@ -225,27 +251,13 @@ def run(
             updated[person["id"]] = days[0]["date"]
             n_days += len(days)
     t1 = time.perf_counter()
-    histories = {
-        pid: repos.analytics.days(pid, date_from=_days_before(first, cfg.history_days))
-        for pid, first in updated.items()
-    }
-    found = detect_alerts(histories, updated)
-    t2 = time.perf_counter()
-    for person in repos.persons.list(list(updated)):
-        found[person["id"]] += online_alerts(repos, person, now, updated[person["id"]], cfg)
-    t3 = time.perf_counter()
-    stored = sum(len(repos.alerts.add(pid, alerts, repos.targets)) for pid, alerts in found.items())
+    stored, seconds = detect_and_store(repos, updated, now, cfg)
     return {
         "persons": len(updated),
         "failed": failed,
         "days": n_days,
         "alerts": stored,
-        "seconds": {
-            "daily": round(t1 - t0, 3),
-            "detect": round(t2 - t1, 3),
-            "inactivity": round(t3 - t2, 3),
-            "total": round(time.perf_counter() - t0, 3),
-        },
+        "seconds": {"daily": round(t1 - t0, 3), **seconds, "total": round(time.perf_counter() - t0, 3)},
     }
 
 
