@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import replace
 
+from harflow.patterns.cohort import ACTIVITIES
 from harflow.patterns.daily import daily_metrics, to_json_records
 from harflow.patterns.simulate import SimulationConfig, simulate_cohort
 from harflow.serve.db.alerts import Alerts
@@ -112,6 +113,56 @@ def bench(
     return out
 
 
+def storage(url: str, seed: int) -> dict:
+    """Bytes per person-day: one simulated day stored as per-window predictions (1.28-s hop, as streamed),
+    then compacted by retention into segments, plus its daily-metrics row."""
+    import json
+
+    import numpy as np
+    from sqlalchemy import text
+
+    from harflow.serve.db.queries import Batch, prediction_row
+    from harflow.serve.db.retention import expire
+
+    cfg = SimulationConfig(persons=1, days=2, seed=seed)
+    cohort = simulate_cohort(cfg)
+    day0 = float(cohort.start.min())
+    t = np.arange(day0, day0 + 86_400, 1.28)
+    idx = np.searchsorted(cohort.start, t, "right") - 1
+    names = list(ACTIVITIES)
+    acts = [names[i] for i in cohort.activity[idx]]
+    probs = np.full(12, 1 / 12)
+    store = _fresh(url)
+
+    def size() -> int:
+        with store.engine.connect() as conn:
+            if url.startswith("sqlite"):
+                conn.exec_driver_sql("VACUUM")
+                return int(conn.execute(text("PRAGMA page_count")).scalar()) * int(
+                    conn.execute(text("PRAGMA page_size")).scalar()
+                )
+            return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar())
+
+    empty = size()
+    rows = [
+        prediction_row("dev", i, ts, ts + 2.54, names, probs, a, "lstm@1:run#0123456789")
+        for i, (ts, a) in enumerate(zip(t.tolist(), acts, strict=True))
+    ]
+    for k in range(0, len(rows), 5000):
+        store.write(Batch(rows[k : k + 5000]))
+    raw = size() - empty
+    expire(store.engine, day0 + 86_400 + 1)
+    kept = size() - empty
+    daily = len(json.dumps({"date": "2026-01-05", "metrics": "x" * 900}))  # one stored day is ~1 KB of JSON
+    store.close()
+    per_day = {"raw_windows_bytes": raw, "compacted_bytes": kept, "windows": len(rows)}
+    return {
+        **per_day,
+        "per_person_year_raw_mb": round(raw * 365 / 2**20, 1),
+        "per_person_year_compacted_mb": round((kept + daily) * 365 / 2**20, 2),
+    }
+
+
 def main(a) -> dict:
     tmp = None
     url = a.database_url
@@ -120,8 +171,11 @@ def main(a) -> dict:
         url = f"sqlite:///{tmp.name}/bench.db"
     try:
         if a.dry_run:
-            return bench(url, 60, 20, 30, a.with_inactivity, a.seed)
-        return bench(url, a.daily_person_days, a.detect_persons, a.days, a.with_inactivity, a.seed)
+            out = bench(url, 60, 20, 30, a.with_inactivity, a.seed)
+        else:
+            out = bench(url, a.daily_person_days, a.detect_persons, a.days, a.with_inactivity, a.seed)
+        out["storage_per_person_day"] = storage(url, a.seed)
+        return out
     finally:
         if tmp:
             tmp.cleanup()
