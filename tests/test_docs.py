@@ -255,8 +255,9 @@ def test_tour_command_runs(lineno, env, argv, tiny_run, tmp_path):
         for tok in argv:
             if tok.startswith("runs/") and not (tmp_path / tok).exists():
                 shutil.copytree(tiny_run, tmp_path / tok)
-    for tok in argv:
-        if tok.endswith((".csv", ".parquet")) and not (tmp_path / tok).exists():
+    for tok in argv:  # a sensor recording for `predict` (patterns commands in dry-run form simulate theirs)
+        if tok.endswith(".csv") and not (tmp_path / tok).exists():
+            (tmp_path / tok).parent.mkdir(parents=True, exist_ok=True)
             _recording_csv(tmp_path / tok)
     args = list(argv)
     if _has_dry_run(args):

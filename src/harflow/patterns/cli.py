@@ -84,7 +84,7 @@ def load_timeline(a: argparse.Namespace, days: int = 14):
     """``--timeline``, or for ``--dry-run`` a small simulated cohort."""
     from harflow.patterns.timeline import read_timeline
 
-    if a.dry_run and a.timeline is None:
+    if a.dry_run:  # instead of --timeline, whatever it names
         from harflow.patterns.simulate import SimulationConfig, simulate_cohort, write_cohort
 
         cfg = SimulationConfig(persons=3, days=days, seed=0)
@@ -198,7 +198,7 @@ def _cmd_forecast(a: argparse.Namespace) -> int:
 def _cmd_evaluate(a: argparse.Namespace) -> int:
     from harflow.patterns.report import evaluate_cohort
 
-    if a.dry_run and a.cohort is None:
+    if a.dry_run:  # instead of --cohort
         from harflow.patterns.simulate import SimulationConfig, simulate_cohort, write_cohort
 
         a.cohort = Path(tempfile.mkdtemp(prefix="harflow-evaluate-"))
