@@ -41,7 +41,7 @@ class Panel:
 
     @property
     def weekend(self) -> np.ndarray:
-        return np.asarray(self.dates.dayofweek >= 5)
+        return np.asarray(self.dates.day_of_week >= 5)
 
 
 @dataclass
@@ -164,7 +164,7 @@ def winsorized_sd(resid: np.ndarray, clip: float) -> np.ndarray:
     # (consistent at the normal too) keeps the clip limit from collapsing
     with np.errstate(invalid="ignore", divide="ignore"):
         meanad = np.nansum(absr, -1) / n * MEANAD_TO_SD
-    lim = clip * np.maximum(mad, 0.7 * meanad)[..., None]
+    lim = clip * np.where(mad > 0, mad, 0.7 * meanad)[..., None]
     rc = np.clip(resid, -lim, lim)
     with np.errstate(invalid="ignore", divide="ignore"):
         ms = np.nansum(rc * rc, -1) / np.maximum(n - 1, 1)
@@ -228,8 +228,9 @@ def rank_scores(window: np.ndarray, queries: np.ndarray) -> np.ndarray:
     off = (np.arange(R, dtype=np.float64) * span)[:, None]
     keys = np.sort(np.where(np.isnan(window), span - 1.0, window - lo) + off, axis=None)  # NaN: row's top
     q = queries - lo + off
-    less = np.searchsorted(keys, q, "left") - (off / span * W).astype(np.int64)
-    leq = np.searchsorted(keys, q, "right") - (off / span * W).astype(np.int64)
+    before = np.arange(R, dtype=np.int64)[:, None] * W  # keys of the rows below
+    less = np.searchsorted(keys, q, "left") - before
+    leq = np.searchsorted(keys, q, "right") - before
     m = np.sum(~np.isnan(window), 1)[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
         u = (0.5 * (less + leq) + 0.5) / (m + 1)

@@ -124,7 +124,7 @@ def scan(y: np.ndarray, weekend: np.ndarray, sign: float, spec: MetricSpec, cfg:
     ok = ~np.isnan(z)
     ok &= ok[:, :, :1]  # an onset is a day with data
     z = np.where(ok, z, 0.0)
-    phi = _ar1(z[:, :, 0] if L else np.zeros_like(y), cfg)[:, :, None]
+    phi = ar1_by_day(z[:, :, 0] if L else np.zeros_like(y), cfg.ar_shrink, cfg.max_ar)[:, :, None]
     long_run = (1 + phi) / (1 - phi)  # variance of a long sum of AR(1) days, per day
     w = np.arange(1, L + 1, dtype=float)[None, None, :]
     n = np.cumsum(ok, -1)
@@ -166,7 +166,7 @@ def _scores(y: np.ndarray, weekend: np.ndarray, b: Baseline, L: int, cfg: Detect
     return np.clip(z / scale, -cfg.z_clip, cfg.z_clip), m
 
 
-def _ar1(z0: np.ndarray, cfg: DetectConfig) -> np.ndarray:
+def ar1_by_day(z0: np.ndarray, shrink: float = 20.0, max_ar: float = 0.8) -> np.ndarray:
     """Per (person, τ): lag-1 autocorrelation of the day scores before τ (each day against its own
     baseline), from the consecutive pairs so far, shrunk towards the cohort's pooled value (a person's own
     estimate from a few weeks is too noisy to trust alone). Walking is autocorrelated (weather, visits,
@@ -183,9 +183,8 @@ def _ar1(z0: np.ndarray, cfg: DetectConfig) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.where(cs > 0, cp / cs, 0.0)
         pooled = np.where(cs.sum(0) > 0, cp.sum(0) / cs.sum(0), 0.0)[None, :]
-    k = cfg.ar_shrink
-    phi = (npair * own + k * pooled) / (npair + k)
-    return np.clip(np.nan_to_num(phi), 0.0, cfg.max_ar)
+    phi = (npair * own + shrink * pooled) / (npair + shrink)
+    return np.clip(np.nan_to_num(phi), 0.0, max_ar)
 
 
 def _by_day(stat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -239,9 +238,8 @@ def _channel(panel: Panel, metric: str, direction: str, spec: MetricSpec, cfg: D
         next_rows = []
         for i in np.flatnonzero(found):
             p, d = rows[i], first[i]
-            is_step = step_hit[i, d] >= ramp_hit[i, d]
-            onset = (s.step_onset if is_step else s.ramp_onset)[i, d]
-            alerts.append(_alert(panel, metric, direction, spec, cfg, p, y[p], s, i, d, onset, is_step))
+            alert, onset = _alert(panel, metric, direction, spec, cfg, p, y[p], s, i, d)
+            alerts.append(alert)
             y[p, :onset] = np.nan  # the new baseline starts at the onset: re-arm only once it has settled
             after[p] = d
             next_rows.append(p)
@@ -249,39 +247,75 @@ def _channel(panel: Panel, metric: str, direction: str, spec: MetricSpec, cfg: D
     return alerts
 
 
-def _alert(panel, metric, direction, spec, cfg, p, yp, s: Scan, i, d, onset, is_step) -> Alert:
+def _fit(r: np.ndarray, sign: float) -> tuple[float, int, float, float, int, float]:
+    """Least-squares step and ramp fits to residuals ``r`` (days from the fit's start, NaN = missing), over
+    every onset: (step SSE, step onset, step size, ramp SSE, ramp onset, ramp slope), in ``r``'s units.
+    Only changes in the direction of concern (``sign``) count."""
+    n = len(r)
+    ok = ~np.isnan(r)
+    rr = np.where(ok, r, 0.0)
+    t = np.arange(n)
+    out = []
+    for shape in ("step", "ramp"):
+        x = np.where(
+            t[None, :] >= t[:, None], 1.0 if shape == "step" else (t[None, :] - t[:, None] + 1.0), 0.0
+        )
+        x = x * ok[None, :]  # (onset, day)
+        sxx, sxy = (x * x).sum(1), (x * rr[None, :]).sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            coef = np.where(sxx > 0, sxy / sxx, 0.0)
+        coef = np.where(sign * coef > 0, coef, 0.0)
+        sse = (rr * rr).sum() - 2 * coef * sxy + coef * coef * sxx
+        k = int(np.argmin(np.where(sxx > 0, sse, np.inf)))
+        out += [float(sse[k]), k, float(coef[k])]
+    return tuple(out)  # type: ignore[return-value]
+
+
+def _alert(panel, metric, direction, spec, cfg, p, yp, s: Scan, i, d) -> tuple[Alert, int]:
+    """The alert for the first crossing on day ``d``. The rank statistics decided *that* something changed;
+    what changed (step or drift), since when and by how much is read from a least-squares fit of the values
+    themselves against one baseline from before the look-back window (ranks saturate: a 60-minute later wake
+    and a 25-minute one rank alike)."""
     b = s.baseline
-    level, effect = b.level[i, onset], b.weekend_effect[i, onset]
-    scale = max(b.scale[i, onset], spec.scale_floor)
-    seg = slice(onset, d + 1)
-    expected = level + effect * panel.weekend[seg]
-    resid = yp[seg] - expected
-    keep = ~np.isnan(resid)
-    delta = float(np.mean(resid[keep]))
-    base_nat, recent_nat = float(inverse(level, spec)), float(inverse(level + delta, spec))
-    if spec.relative:
-        magnitude = recent_nat / base_nat - 1 if base_nat > 0 else np.nan
-    else:
-        magnitude = recent_nat - base_nat
-    stat = float(s.step[i, d] if is_step else s.ramp[i, d])
+    lo = max(0, d - max(cfg.step_window, cfg.ramp_window) + 1)
+    has = np.flatnonzero(~np.isnan(b.level[i, lo : d + 1]))
+    t0 = lo + int(has[0])
+    level, effect = b.level[i, t0], b.weekend_effect[i, t0]
+    scale = max(b.scale[i, t0], spec.scale_floor)
+    resid = (yp[t0 : d + 1] - (level + effect * panel.weekend[t0 : d + 1])) / scale
+    resid = np.clip(resid, -8.0, 8.0)  # winsorized: a wild day must not steer the fit
+    sign = 1.0 if direction == "up" else -1.0
+    sse_s, k_s, step, sse_r, k_r, slope = _fit(resid, sign)
+    is_step = sse_s <= sse_r
+    onset = t0 + (k_s if is_step else k_r)
+    if is_step:  # the size as the median after the onset: robust to a sick day among few
+        step = float(np.nanmedian(resid[k_s:]))
+    shift = (step if is_step else slope * (d - onset + 1)) * scale  # change reached by day d
+    base_nat, now_nat = float(inverse(level, spec)), float(inverse(level + shift, spec))
+    ratio = now_nat / base_nat - 1 if base_nat > 0 else np.nan
+    magnitude = ratio if spec.relative else now_nat - base_nat
+    stat = float(max(s.step[i, d] / cfg.step_threshold, s.ramp[i, d] / cfg.ramp_threshold))
+    post = ~np.isnan(yp[onset : d + 1])
     evidence = {
         "baseline_mean": base_nat,
         "baseline_sd": float(scale),
-        "baseline_days": int(b.n[i, onset]),
+        "baseline_days": int(b.n[i, t0]),
         "weekend_offset": float(effect),
-        "recent_mean": recent_nat,
-        "recent_days": int(keep.sum()),
-        "statistic": stat,
-        "threshold": cfg.step_threshold if is_step else cfg.ramp_threshold,
-        "p_nominal": float(norm.sf(stat)),  # one test's p-value, before the scan over onsets and days
+        "recent_mean": float(inverse(np.nanmean(yp[onset : d + 1]), spec)),
+        "recent_days": int(post.sum()),
+        "step_statistic": float(s.step[i, d]),
+        "drift_statistic": float(s.ramp[i, d]),
+        "threshold": cfg.step_threshold
+        if s.step[i, d] / cfg.step_threshold >= s.ramp[i, d] / cfg.ramp_threshold
+        else cfg.ramp_threshold,
+        "p_nominal": float(norm.sf(stat * cfg.step_threshold)),  # one test's p-value, before the scan
         "window": [day_str(panel.dates[onset]), day_str(panel.dates[d])],
         "scale": spec.transform,
     }
     if not is_step:
-        t = np.arange(1, d - onset + 2, dtype=float)[keep]
-        slope = float(np.sum(t * resid[keep]) / np.sum(t * t))  # through the baseline at the onset
-        evidence["slope_per_day"] = float(np.expm1(slope)) if spec.transform == "log" else slope
-    return Alert(
+        per_day = slope * scale
+        evidence["slope_per_day"] = float(np.expm1(per_day)) if spec.transform == "log" else float(per_day)
+    alert = Alert(
         person=str(panel.persons[p]),
         kind="step_change" if is_step else "drift",
         metric=metric,
@@ -291,3 +325,4 @@ def _alert(panel, metric, direction, spec, cfg, p, yp, s: Scan, i, d, onset, is_
         magnitude=float(magnitude),
         evidence=evidence,
     )
+    return alert, onset

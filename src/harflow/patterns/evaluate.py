@@ -1,6 +1,6 @@
 """Alerts scored against the simulator's ground truth (``ground_truth.json``): recall, delay and precision of
 change alerts, false alerts on unchanged persons, inactivity time-to-alarm and false alarms, forecast error.
-Every function returns plain JSON-ready dicts; :func:`plot_report` draws the figures from such a dict.
+Every function returns plain JSON-ready dicts; :func:`harflow.patterns.plots.plot_report` draws them.
 
 Matching rules (one place, so every number in a report means the same):
 
@@ -8,6 +8,8 @@ Matching rules (one place, so every number in a report means the same):
   in ``night_upright_min`` or ``out_of_bed``) and it was detected on or after the true onset; the first such
   alert is the detection (delay = detected - onset, days), later ones are *repeats* (a still-ongoing
   decline after the re-arm), counted apart and not as false;
+* an alert after the onset on a metric the change moves as a side effect (``RELATED``: fewer sit-to-stands
+  lengthen the sitting bouts) is neither; ``precision_strict`` counts those as false too;
 * every other change alert is false; the false-alert rate is per person-month (30.44 days of monitoring) and
   quoted for persons without a change (the bar) and for changed persons apart;
 * an inactivity alarm is true when it is raised during an emergency (start ≤ detected ≤ end); the first is
@@ -16,6 +18,7 @@ Matching rules (one place, so every number in a report means the same):
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -25,6 +28,15 @@ import pandas as pd
 from harflow.patterns.alerts import Alert
 
 ALIASES = {"night_wandering": ("night_upright_min", "out_of_bed")}
+# metrics a change moves as a side effect (fewer sit-to-stands with the same sitting time make longer bouts):
+# an alert there is neither the detection nor false; precision is quoted with and without them
+RELATED = {
+    "fewer_sit_to_stand": ("sedentary_bout_mean_min", "sedentary_bouts"),
+    "longer_sedentary_bouts": ("sit_to_stand", "sedentary_bouts", "sedentary_min", "upright_min"),
+    "walking_step": ("upright_min", "walking_bouts", "sedentary_min"),
+    "walking_ramp": ("upright_min", "walking_bouts", "sedentary_min"),
+    "later_wake": ("last_active",),
+}
 DAYS_PER_MONTH = 30.44
 CHANGE_KINDS = ("step_change", "drift")
 ONLINE_KINDS = ("inactivity", "routine_deviation")
@@ -70,13 +82,15 @@ def _bin_labels(kind: str, values: list[float]) -> list[str]:
     return [f"{edges[i]:g}-{edges[i + 1]:g}" for i in idx]
 
 
-def match_changes(alerts: Iterable[Alert], truth: dict) -> tuple[list[dict], list[Alert], list[Alert]]:
-    """(one row per true change with its detection or None, false alerts, repeats)."""
+def match_changes(
+    alerts: Iterable[Alert], truth: dict
+) -> tuple[list[dict], list[Alert], list[Alert], list[Alert]]:
+    """(one row per true change with its detection or None, false alerts, repeats, side effects)."""
     by_person: dict[str, list[Alert]] = defaultdict(list)
     for a in alerts:
         if a.kind in CHANGE_KINDS:
             by_person[a.person].append(a)
-    rows, false, repeats = [], [], []
+    rows, false, repeats, side_effects = [], [], [], []
     for p in truth["persons"]:
         mine = sorted(by_person.pop(p["person"], []), key=lambda a: (a.detected, a.metric))
         ch = p.get("change")
@@ -90,7 +104,12 @@ def match_changes(alerts: Iterable[Alert], truth: dict) -> tuple[list[dict], lis
             for a in mine
             if a.metric in metrics and a.direction == ch["direction"] and pd.Timestamp(a.detected) >= onset
         ]
-        false += [a for a in mine if a not in hits]
+        related = set(RELATED.get(ch["kind"], ()))
+        side = [
+            a for a in mine if a not in hits and a.metric in related and pd.Timestamp(a.detected) >= onset
+        ]
+        false += [a for a in mine if a not in hits and a not in side]
+        side_effects.extend(side)
         first = hits[0] if hits else None
         repeats += hits[1:]
         rows.append(
@@ -108,7 +127,7 @@ def match_changes(alerts: Iterable[Alert], truth: dict) -> tuple[list[dict], lis
         )
     for rest in by_person.values():  # alerts for persons the truth does not know
         false += rest
-    return rows, false, repeats
+    return rows, false, repeats, side_effects
 
 
 def _recall(rows: list[dict], within: tuple[int, ...]) -> dict:
@@ -125,7 +144,7 @@ def _frac(flags: list[bool]) -> float | None:
 
 def score_changes(alerts: Iterable[Alert], truth: dict, within: tuple[int, ...] = (7, 14, 21, 28)) -> dict:
     alerts = list(alerts)
-    rows, false, repeats = match_changes(alerts, truth)
+    rows, false, repeats, side = match_changes(alerts, truth)
     days = float(truth["days"])
     unchanged = {p["person"] for p in truth["persons"] if not p.get("change")}
     changed = {p["person"] for p in truth["persons"] if p.get("change")}
@@ -157,7 +176,9 @@ def score_changes(alerts: Iterable[Alert], truth: dict, within: tuple[int, ...] 
         "onset_error_days": _stats([abs(r["onset_error"]) for r in det]),
         "kind_agreement": _frac([(r["alert_kind"] == "drift") == (r["shape"] == "ramp") for r in det]),
         "precision": tp / (tp + len(false)) if tp + len(false) else None,
+        "precision_strict": tp / (tp + len(false) + len(side)) if tp + len(false) + len(side) else None,
         "repeats": len(repeats),
+        "side_effects": len(side),
         "false_alerts": len(false),
         "false_per_person_month_unchanged": len(false_unchanged) / n_unchanged,
         "false_per_person_month_changed": len(false_changed) / n_changed,
@@ -229,6 +250,7 @@ def score_inactivity(alerts: Iterable[Alert], truth: dict, days: float | None = 
         "false_per_person_day": sum(false.values()) / max(person_days, 1e-9),
         "false_per_person_day_by_kind": {k: false[k] / max(person_days, 1e-9) for k in ONLINE_KINDS},
         "person_days": person_days,
+        "rows": rows,
     }
 
 
@@ -238,3 +260,21 @@ def _local(iso: str, tz: str | None) -> pd.Timestamp:
     if t.tzinfo is not None:
         t = (t.tz_convert(tz) if tz else t).tz_localize(None)
     return t
+
+
+def report(
+    changes: dict | None = None,
+    inactivity: dict | None = None,
+    forecast: dict | None = None,
+    meta: dict | None = None,
+) -> dict:
+    """One JSON-ready report from the scores above (``meta``: seeds, cohort size, timings, configs)."""
+    out: dict = {"meta": meta or {}}
+    if changes is not None:
+        out["changes"] = changes
+    if inactivity is not None:
+        out["inactivity"] = inactivity
+    if forecast is not None:
+        out["forecast"] = forecast
+    json.dumps(out, allow_nan=False)  # fail here, not in a reader, if something is not JSON
+    return out

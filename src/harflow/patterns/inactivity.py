@@ -23,8 +23,7 @@ upright) for ``up_min`` minutes since ``day_start_h``; after it plus a margin, s
 data since before that time (a device put on at noon says nothing about the morning), a
 ``routine_deviation`` alert is raised once that day.
 
-:class:`InactivityMonitor` is the live path (one epoch at a time); :func:`scan_epochs` does the same over a
-history with arrays, and gives the same alerts (tested).
+Alarms from a profile: :mod:`harflow.patterns.monitor` (live and batch, with the same decisions).
 """
 
 from __future__ import annotations
@@ -35,8 +34,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-
-from harflow.patterns.alerts import Alert, minute_str
 
 CODES = {"active": 1, "upright": 2, "sedentary": 3, "lying": 4, "transition": 5}
 NONE, ACTIVE, UPRIGHT, SEDENTARY, LYING, OTHER = 0, 1, 2, 3, 4, 5
@@ -199,7 +196,8 @@ def epoch_state(times, classes, tz: str, cfg: InactivityConfig) -> dict[str, np.
     }
 
 
-def _need(minutes: float, cfg: InactivityConfig) -> int:
+def epochs_for(minutes: float, cfg: InactivityConfig) -> int:
+    """Epochs that make ``minutes`` (at least one)."""
     return max(1, math.ceil(minutes * 60 / cfg.epoch_s))
 
 
@@ -258,13 +256,13 @@ def _in_window(tod: np.ndarray, a, b) -> np.ndarray:
     return np.where(a <= b, straight, wrapped) & ~np.isnan(a) & ~np.isnan(b)
 
 
-def _sleepy(st: dict, a, b, cfg: InactivityConfig) -> np.ndarray:
+def sleep_runs(st: dict, a, b, cfg: InactivityConfig) -> np.ndarray:
     """Epochs of runs that are a night's sleep: begun in the sleep window or having reached it (dozing off on
     the sofa at 20:00 and going to bed without standing up is one run). Once the person has been up for
     ``awake_min`` today, the rest of the morning is day: a fall at 07:30 after getting up at 07:00 is not
     sleep, though most days she is still in bed then. ``a``/``b``: the window, per epoch or scalars."""
     in_run = st["in_id"] >= 0
-    awake = st["up_count"] >= _need(cfg.awake_min, cfg)
+    awake = st["up_count"] >= epochs_for(cfg.awake_min, cfg)
     morning = cfg.day_start_h * 60
 
     def night(tod, awake_then):
@@ -287,7 +285,7 @@ def learn_state(st: dict, use: np.ndarray, tz: str, cfg: InactivityConfig) -> In
     sleep_from, sleep_to = _sleep_window(
         _per_day_slot(st["c"][use] == LYING, day, slot, n_slots, "mean"), cfg
     )
-    day_run = ~_sleepy(st, _nan(sleep_from), _nan(sleep_to), cfg)[
+    day_run = ~sleep_runs(st, _nan(sleep_from), _nan(sleep_to), cfg)[
         use
     ]  # the profile describes day-time runs only
     in_usual = _usual(
@@ -296,7 +294,7 @@ def learn_state(st: dict, use: np.ndarray, tz: str, cfg: InactivityConfig) -> In
     ly_usual = _usual(
         _per_day_slot(np.where(day_run, st["ly_len"][use], 0.0), day, slot, n_slots, "max"), cfg
     )
-    reached = (st["up"] & (st["up_count"] == _need(cfg.up_min, cfg)))[use]
+    reached = (st["up"] & (st["up_count"] == epochs_for(cfg.up_min, cfg)))[use]
     up_tod = st["tod"][use][reached]
     wake = float(np.quantile(up_tod, cfg.wake_quantile)) if len(up_tod) >= cfg.min_days else None
     return InactivityProfile(
@@ -320,117 +318,3 @@ def learn_profile(times, classes, tz: str, config: InactivityConfig | None = Non
     cfg = config or InactivityConfig()
     st = epoch_state(times, classes, tz, cfg)
     return learn_state(st, np.ones(len(st["t"]), bool), tz, cfg)
-
-
-def _first_of_group(mask: np.ndarray, group: np.ndarray) -> np.ndarray:
-    idx = np.flatnonzero(mask)
-    _, first = np.unique(group[idx], return_index=True)
-    return np.sort(idx[first])
-
-
-def _decisions(st: dict, profiles: list[InactivityProfile], which: np.ndarray) -> dict:
-    """Where the monitor alarms: epochs of inactivity alarms (first hit per run) and of wake alerts (first
-    per day), epoch ``i`` judged by ``profiles[which[i]]`` (-1: not monitored)."""
-    on = which >= 0
-    w = np.maximum(which, 0)
-    cfg = profiles[0].config
-    in_thr = np.array([p.inactive_thr for p in profiles])[w, st["slot"]]
-    ly_thr = np.array([p.lying_thr for p in profiles])[w, st["slot"]]
-    sleep_a = np.array([_nan(p.sleep_from) for p in profiles])[w]
-    sleep_b = np.array([_nan(p.sleep_to) for p in profiles])[w]
-    lying_hit = (st["c"] == LYING) & (st["ly_len"] >= ly_thr)
-    day_run = (st["in_id"] >= 0) & ~_sleepy(st, sleep_a, sleep_b, cfg)
-    hit = on & day_run & ((st["in_len"] >= in_thr) | lying_hit)
-    wake_ns = np.array([_nan(p.wake_thr) for p in profiles])[w] * MIN_NS - cfg.day_start_h * 60 * MIN_NS
-    late = (
-        on
-        & (st["since_day_start"] >= wake_ns)
-        & (st["day_first_ns"] < wake_ns)  # data since before it: a device put on at noon tells nothing
-        & ((st["c"] == SEDENTARY) | (st["c"] == LYING))
-        & (st["up_count"] < _need(cfg.up_min, cfg))
-    )
-    return {
-        "w": w,
-        "lying_hit": lying_hit,
-        "runs": _first_of_group(hit, st["in_id"]),
-        "wakes": _first_of_group(late, st["key"]),
-    }
-
-
-def scan_state(person: str, st: dict, profiles: list[InactivityProfile], which: np.ndarray) -> list[Alert]:
-    """Alerts over a state, epoch ``i`` judged by ``profiles[which[i]]`` (-1: not monitored yet) — the live
-    monitor with its profile swapped whenever it is re-learned."""
-    if not profiles or not len(st["t"]):
-        return []
-    d = _decisions(st, profiles, which)
-    w, offset = d["w"], st["wall"] - st["t"]
-    alerts = [
-        inactivity_alert(
-            person,
-            profiles[w[i]],
-            int(st["in_start"][i] + offset[i]),
-            int(st["wall"][i]),
-            float(st["in_len"][i]),
-            bool(d["lying_hit"][i]),
-            int(st["slot"][i]),
-            int(st["c"][i]),
-        )
-        for i in d["runs"]
-    ]
-    alerts += [wake_alert(person, profiles[w[i]], int(st["wall"][i]), int(st["c"][i])) for i in d["wakes"]]
-    return sorted(alerts, key=Alert.sort_key)
-
-
-def alarmed_runs(st: dict, profiles: list[InactivityProfile], which: np.ndarray) -> np.ndarray:
-    """Mask of the epochs of runs that raised an inactivity alarm (to keep them out of the next profile)."""
-    if not profiles or not len(st["t"]):
-        return np.zeros(len(st["t"]), bool)
-    ids = st["in_id"][_decisions(st, profiles, which)["runs"]]
-    return np.isin(st["in_id"], ids) & (st["in_id"] >= 0)
-
-
-def scan_epochs(person: str, times, classes, profile: InactivityProfile) -> list[Alert]:
-    """The alerts :class:`~harflow.patterns.monitor.InactivityMonitor` would raise over this history."""
-    st = epoch_state(times, classes, profile.tz, profile.config)
-    return scan_state(person, st, [profile], np.zeros(len(st["t"]), np.int64))
-
-
-def inactivity_alert(person, profile, start_wall, wall, length, lying, slot, code) -> Alert:
-    usual = (profile.lying_usual if lying else profile.inactive_usual)[slot]
-    thr = (profile.lying_thr if lying else profile.inactive_thr)[slot]
-    return Alert(
-        person=person,
-        kind="inactivity",
-        metric="lying_run" if lying else "inactive_run",
-        direction="up",
-        onset=minute_str(pd.Timestamp(start_wall)),
-        detected=minute_str(pd.Timestamp(wall)),
-        magnitude=float(length),
-        evidence={
-            "usual_min": usual,
-            "threshold_min": thr,
-            "slot": f"{slot * profile.slot_min // 60:02d}:{slot * profile.slot_min % 60:02d}",
-            "class": NAMES.get(code, "other"),
-            "history_days": profile.days,
-        },
-    )
-
-
-def wake_alert(person, profile, wall, code) -> Alert:
-    day = pd.Timestamp(wall).normalize()
-    tod = (wall % DAY_NS) / MIN_NS
-    return Alert(
-        person=person,
-        kind="routine_deviation",
-        metric="first_active",
-        direction="up",
-        onset=minute_str(day + pd.Timedelta(minutes=profile.wake_usual)),
-        detected=minute_str(pd.Timestamp(wall)),
-        magnitude=float(tod - profile.wake_usual),
-        evidence={
-            "usual_wake_min": profile.wake_usual,
-            "threshold_min": profile.wake_thr,
-            "class": NAMES.get(code, "other"),
-            "history_days": profile.days,
-        },
-    )

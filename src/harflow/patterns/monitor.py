@@ -1,8 +1,8 @@
-"""The live path of :mod:`harflow.patterns.inactivity`: one state object per person, fed one epoch at a time.
+"""Alarms from an inactivity profile (:mod:`harflow.patterns.inactivity`), live and in batch.
 
-``InactivityMonitor.update(t, cls)`` returns the alerts this epoch raises (usually none). Its decisions are
-those of :func:`~harflow.patterns.inactivity.scan_epochs` over the same epochs, which the tests check, so a
-profile can be tuned in batch and trusted live.
+:class:`InactivityMonitor` is the live path: one state object per person, ``update(t, cls)`` per epoch,
+returning the alerts that epoch raises (usually none). :func:`scan_epochs` / :func:`replay` make the same
+decisions over a history with arrays (the tests check they agree), so thresholds tuned in batch hold live.
 """
 
 from __future__ import annotations
@@ -12,25 +12,24 @@ import math
 import numpy as np
 import pandas as pd
 
-from harflow.patterns.alerts import Alert
+from harflow.patterns.alerts import Alert, minute_str
 from harflow.patterns.inactivity import (
     ACTIVE,
     DAY_NS,
     LYING,
     MIN_NS,
+    NAMES,
     NONE,
     S_NS,
     SEDENTARY,
     UPRIGHT,
     InactivityConfig,
     InactivityProfile,
-    alarmed_runs,
     code_of,
     epoch_state,
-    inactivity_alert,
+    epochs_for,
     learn_state,
-    scan_state,
-    wake_alert,
+    sleep_runs,
 )
 
 
@@ -149,3 +148,121 @@ def replay(
         excluded |= alarmed_runs(st, profiles, which)
         start += relearn_days * day_ns
     return scan_state(person, st, profiles, which)
+
+
+def _first_of_group(mask: np.ndarray, group: np.ndarray) -> np.ndarray:
+    idx = np.flatnonzero(mask)
+    _, first = np.unique(group[idx], return_index=True)
+    return np.sort(idx[first])
+
+
+def _nan(x: float | None) -> float:
+    return np.nan if x is None else x
+
+
+def _decisions(st: dict, profiles: list[InactivityProfile], which: np.ndarray) -> dict:
+    """Where the monitor alarms: epochs of inactivity alarms (first hit per run) and of wake alerts (first
+    per day), epoch ``i`` judged by ``profiles[which[i]]`` (-1: not monitored)."""
+    on = which >= 0
+    w = np.maximum(which, 0)
+    cfg = profiles[0].config
+    in_thr = np.array([p.inactive_thr for p in profiles])[w, st["slot"]]
+    ly_thr = np.array([p.lying_thr for p in profiles])[w, st["slot"]]
+    sleep_a = np.array([_nan(p.sleep_from) for p in profiles])[w]
+    sleep_b = np.array([_nan(p.sleep_to) for p in profiles])[w]
+    lying_hit = (st["c"] == LYING) & (st["ly_len"] >= ly_thr)
+    day_run = (st["in_id"] >= 0) & ~sleep_runs(st, sleep_a, sleep_b, cfg)
+    hit = on & day_run & ((st["in_len"] >= in_thr) | lying_hit)
+    wake_ns = np.array([_nan(p.wake_thr) for p in profiles])[w] * MIN_NS - cfg.day_start_h * 60 * MIN_NS
+    late = (
+        on
+        & (st["since_day_start"] >= wake_ns)
+        & (st["day_first_ns"] < wake_ns)  # data since before it: a device put on at noon tells nothing
+        & ((st["c"] == SEDENTARY) | (st["c"] == LYING))
+        & (st["up_count"] < epochs_for(cfg.up_min, cfg))
+    )
+    return {
+        "w": w,
+        "lying_hit": lying_hit,
+        "runs": _first_of_group(hit, st["in_id"]),
+        "wakes": _first_of_group(late, st["key"]),
+    }
+
+
+def scan_state(person: str, st: dict, profiles: list[InactivityProfile], which: np.ndarray) -> list[Alert]:
+    """Alerts over a state, epoch ``i`` judged by ``profiles[which[i]]`` (-1: not monitored yet) — the live
+    monitor with its profile swapped whenever it is re-learned."""
+    if not profiles or not len(st["t"]):
+        return []
+    d = _decisions(st, profiles, which)
+    w, offset = d["w"], st["wall"] - st["t"]
+    alerts = [
+        inactivity_alert(
+            person,
+            profiles[w[i]],
+            int(st["in_start"][i] + offset[i]),
+            int(st["wall"][i]),
+            float(st["in_len"][i]),
+            bool(d["lying_hit"][i]),
+            int(st["slot"][i]),
+            int(st["c"][i]),
+        )
+        for i in d["runs"]
+    ]
+    alerts += [wake_alert(person, profiles[w[i]], int(st["wall"][i]), int(st["c"][i])) for i in d["wakes"]]
+    return sorted(alerts, key=Alert.sort_key)
+
+
+def alarmed_runs(st: dict, profiles: list[InactivityProfile], which: np.ndarray) -> np.ndarray:
+    """Mask of the epochs of runs that raised an inactivity alarm (to keep them out of the next profile)."""
+    if not profiles or not len(st["t"]):
+        return np.zeros(len(st["t"]), bool)
+    ids = st["in_id"][_decisions(st, profiles, which)["runs"]]
+    return np.isin(st["in_id"], ids) & (st["in_id"] >= 0)
+
+
+def scan_epochs(person: str, times, classes, profile: InactivityProfile) -> list[Alert]:
+    """The alerts :class:`~harflow.patterns.monitor.InactivityMonitor` would raise over this history."""
+    st = epoch_state(times, classes, profile.tz, profile.config)
+    return scan_state(person, st, [profile], np.zeros(len(st["t"]), np.int64))
+
+
+def inactivity_alert(person, profile, start_wall, wall, length, lying, slot, code) -> Alert:
+    usual = (profile.lying_usual if lying else profile.inactive_usual)[slot]
+    thr = (profile.lying_thr if lying else profile.inactive_thr)[slot]
+    return Alert(
+        person=person,
+        kind="inactivity",
+        metric="lying_run" if lying else "inactive_run",
+        direction="up",
+        onset=minute_str(pd.Timestamp(start_wall)),
+        detected=minute_str(pd.Timestamp(wall)),
+        magnitude=float(length),
+        evidence={
+            "usual_min": usual,
+            "threshold_min": thr,
+            "slot": f"{slot * profile.slot_min // 60:02d}:{slot * profile.slot_min % 60:02d}",
+            "class": NAMES.get(code, "other"),
+            "history_days": profile.days,
+        },
+    )
+
+
+def wake_alert(person, profile, wall, code) -> Alert:
+    day = pd.Timestamp(wall).normalize()
+    tod = (wall % DAY_NS) / MIN_NS
+    return Alert(
+        person=person,
+        kind="routine_deviation",
+        metric="first_active",
+        direction="up",
+        onset=minute_str(day + pd.Timedelta(minutes=profile.wake_usual)),
+        detected=minute_str(pd.Timestamp(wall)),
+        magnitude=float(tod - profile.wake_usual),
+        evidence={
+            "usual_wake_min": profile.wake_usual,
+            "threshold_min": profile.wake_thr,
+            "class": NAMES.get(code, "other"),
+            "history_days": profile.days,
+        },
+    )
