@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harflow.patterns.daily import DailyConfig, daily_metrics, to_json_records
+from harflow.patterns.daily import DailyConfig, daily_metrics, from_json_records, to_json_records
 from harflow.patterns.timeline import Timeline
 from tests.patterns.conftest import marks, timeline
 
@@ -164,3 +164,20 @@ def test_json_records_are_plain_json(known_day):
 def test_empty_timeline_gives_an_empty_frame(known_day):
     empty = Timeline(known_day.segments[:0], "activity")
     assert daily_metrics(empty).empty and to_json_records(daily_metrics(empty)) == []
+
+
+def test_wake_time_is_getting_up_not_a_night_walk():
+    seg = pd.DataFrame(
+        {
+            "person": "p",
+            "start": ["2024-03-04T23:00", "2024-03-05T03:00", "2024-03-05T03:06", "2024-03-05T08:40"],
+            "end": ["2024-03-05T03:00", "2024-03-05T03:06", "2024-03-05T08:40", "2024-03-05T09:30"],
+            "activity": ["LAYING", "WALKING", "LAYING", "WALKING"],
+        }
+    )
+    d = row(daily_metrics(Timeline.from_frame(seg, tz="Europe/London")), "2024-03-05", "p")
+    assert d["first_active"] == pd.Timestamp("2024-03-05 03:00", tz="Europe/London")  # the toilet walk
+    # the lie-in runs past the night window's end (07:00): getting up is 08:40
+    assert d["wake_time"] == pd.Timestamp("2024-03-05 08:40", tz="Europe/London")
+    back = from_json_records(to_json_records(daily_metrics(Timeline.from_frame(seg, tz="Europe/London"))))
+    assert back.loc[back["date"] == pd.Timestamp("2024-03-05"), "wake_time"].item() == 8 * 60 + 40

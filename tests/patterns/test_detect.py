@@ -39,7 +39,7 @@ def frame(
                     "active_min": 60 * f * np.exp(rng.normal(0, walk_sd)),
                     "sit_to_stand": float(rng.poisson(40)),
                     "sedentary_bout_mean_min": 15 * np.exp(rng.normal(0, 0.1)),
-                    "first_active": 450 + rng.normal(0, 15),
+                    "wake_time": 450 + rng.normal(0, 15),
                     "night_upright_min": float(rng.gamma(2, 3)),
                 }
             )
@@ -135,17 +135,17 @@ def test_direction_of_concern_only():
     up = frame(change=lambda d: 1.5 if d >= 50 else 1.0)  # more walking is not a concern
     assert mine(detect(up)) == []
     df = frame(seed=2)
-    df.loc[df["date"] >= START + pd.Timedelta(days=50), "first_active"] += 60  # later wake
-    al = mine(detect(df), "first_active")
+    df.loc[df["date"] >= START + pd.Timedelta(days=50), "wake_time"] += 60  # later wake
+    al = mine(detect(df), "wake_time")
     assert len(al) == 1 and al[0].direction == "up" and al[0].magnitude == pytest.approx(60, abs=15)
 
 
 def test_time_of_day_metrics_may_be_timestamps():
     df = frame(seed=2)
-    df.loc[df["date"] >= START + pd.Timedelta(days=50), "first_active"] += 60
+    df.loc[df["date"] >= START + pd.Timedelta(days=50), "wake_time"] += 60
     as_time = df.copy()
-    as_time["first_active"] = (
-        as_time["date"] + pd.to_timedelta(as_time["first_active"], unit="min")
+    as_time["wake_time"] = (
+        as_time["date"] + pd.to_timedelta(as_time["wake_time"], unit="min")
     ).dt.tz_localize("Europe/London")
     assert [a.to_dict() for a in detect(as_time)] == [a.to_dict() for a in detect(df)]
 

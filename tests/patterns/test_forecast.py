@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tests.fixtures.cohort import daily_cohort
-from tests.fixtures.epochs import classes, epoch_cohort
 
 from harflow.patterns.forecast import ForecastConfig, backtest, change_hazard, forecast
+from tests.fixtures.cohort import daily_cohort
+from tests.fixtures.epochs import classes, epoch_cohort
 
 
 def test_backtest_beats_naive_with_calibrated_intervals():

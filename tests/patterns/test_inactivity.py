@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from tests.fixtures.epochs import classes, epoch_cohort
 
 from harflow.patterns.inactivity import InactivityProfile, code_of, learn_profile
 from harflow.patterns.monitor import InactivityMonitor, replay, scan_epochs
+from tests.fixtures.epochs import classes, epoch_cohort
 
 TZ = "Europe/London"
 START = "2026-01-05"
