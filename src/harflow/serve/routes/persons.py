@@ -12,14 +12,19 @@ router = APIRouter(prefix="/v1/persons", tags=["persons"])
 DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
-@router.post("", response_model=Person, status_code=201, dependencies=[admin_only("create persons")])
-async def create_person(body: PersonIn, svc: ServiceDep):
+async def _write(svc, fn, *args):
+    """A store write whose refusals are the client's: a contradiction 409, a bad value 422."""
     try:
-        return await svc.off_loop(svc.persons.create, body.id, body.display_name, body.tz)
+        return await svc.off_loop(fn, *args)
     except Conflict as e:
         raise HTTPException(409, str(e)) from None
     except ValueError as e:
         raise HTTPException(422, str(e)) from None
+
+
+@router.post("", response_model=Person, status_code=201, dependencies=[admin_only("create persons")])
+async def create_person(body: PersonIn, svc: ServiceDep):
+    return await _write(svc, svc.persons.create, body.id, body.display_name, body.tz)
 
 
 @router.get("", response_model=list[Person])
@@ -40,12 +45,7 @@ async def get_person(person: PersonDep):
     dependencies=[admin_only("assign devices")],
 )
 async def assign_device(body: AssignmentIn, person: PersonDep, svc: ServiceDep):
-    try:
-        return await svc.off_loop(svc.persons.assign, person["id"], body.device_id, body.t_from, body.t_to)
-    except Conflict as e:
-        raise HTTPException(409, str(e)) from None
-    except ValueError as e:
-        raise HTTPException(422, str(e)) from None
+    return await _write(svc, svc.persons.assign, person["id"], body.device_id, body.t_from, body.t_to)
 
 
 @router.get("/{person_id}/devices", response_model=list[Assignment])
