@@ -35,7 +35,7 @@ from harflow.patterns.baseline import (
     Baseline,
     BaselineConfig,
     Panel,
-    rank_scores,
+    rank_scores_both,
     to_panel,
     trailing_baseline,
     trailing_windows,
@@ -60,7 +60,7 @@ DEFAULT_METRICS: dict[str, MetricSpec] = {
     "sit_to_stand": MetricSpec("down", "log", 2.0, 0.06),
     "sedentary_bout_mean_min": MetricSpec("up", "log", 1.0, 0.05),
     "first_active": MetricSpec("up", "identity", 0.0, 10.0, relative=False),
-    "night_upright_min": MetricSpec("up", "log", 5.0, 0.10),
+    "night_upright_min": MetricSpec("up", "log", 5.0, 0.10, relative=False),  # mostly 0: say minutes
 }
 EXTRA_METRICS: dict[str, MetricSpec] = {
     "out_of_bed": MetricSpec("up", "sqrt", 0.375, 0.25),
@@ -155,8 +155,8 @@ def _scores(y: np.ndarray, weekend: np.ndarray, b: Baseline, L: int, cfg: Detect
     ww = sliding_window_view(np.pad(weekend.astype(float), (0, L)), L)[:D]
     q = yw - eff[:, :, None] * ww[None]
     W = win.shape[-1]
-    z = rank_scores(win.reshape(-1, W), q.reshape(-1, L)).reshape(P, D, L)
-    own = rank_scores(win.reshape(-1, W), win.reshape(-1, W)).reshape(P, D, W)
+    z, own = rank_scores_both(win.reshape(-1, W), q.reshape(-1, L))
+    z, own = z.reshape(P, D, L), own.reshape(P, D, W)
     m = np.sum(~np.isnan(win), -1)
     with np.errstate(invalid="ignore", divide="ignore"):
         null_var = np.nansum(own * own, -1) / m * (W + 1) / W  # a new day's score variance, approximately
@@ -292,8 +292,8 @@ def _alert(panel, metric, direction, spec, cfg, p, yp, s: Scan, i, d) -> tuple[A
         step = float(np.nanmedian(resid[k_s:]))
     shift = (step if is_step else slope * (d - onset + 1)) * scale  # change reached by day d
     base_nat, now_nat = float(inverse(level, spec)), float(inverse(level + shift, spec))
-    ratio = now_nat / base_nat - 1 if base_nat > 0 else np.nan
-    magnitude = ratio if spec.relative else now_nat - base_nat
+    relative = spec.relative and base_nat > 1e-6  # a relative change of nothing is no number
+    magnitude = now_nat / base_nat - 1 if relative else now_nat - base_nat
     stat = float(max(s.step[i, d] / cfg.step_threshold, s.ramp[i, d] / cfg.ramp_threshold))
     post = ~np.isnan(yp[onset : d + 1])
     evidence = {
@@ -311,6 +311,7 @@ def _alert(panel, metric, direction, spec, cfg, p, yp, s: Scan, i, d) -> tuple[A
         "p_nominal": float(norm.sf(stat * cfg.step_threshold)),  # one test's p-value, before the scan
         "window": [day_str(panel.dates[onset]), day_str(panel.dates[d])],
         "scale": spec.transform,
+        "magnitude_unit": "relative" if relative else "metric units",
     }
     if not is_step:
         per_day = slope * scale
