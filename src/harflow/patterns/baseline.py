@@ -14,6 +14,7 @@ when few weekend days are in the window (8 of 28 days is little to estimate it f
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,21 +218,47 @@ def rank_scores(window: np.ndarray, queries: np.ndarray) -> np.ndarray:
     (NaN = absent): ``Φ⁻¹(u)`` with ``u`` the mid-rank position ``(less + equal/2 + 1/2) / (m + 1)``.
 
     A rank-based z-score: it needs no assumption about the metric's distribution (zero-inflated night
-    minutes, small counts, heavy tails), one odd day moves it at most to ``Φ⁻¹(1 - 1/(2m + 2))`` (≈ 2.1 for
-    28 days), and it is vectorized over all rows with a single sort: every row is shifted into its own
-    disjoint range so one global ``searchsorted`` counts within rows."""
-    R, W = window.shape
-    finite = np.concatenate([window[~np.isnan(window)], queries[~np.isnan(queries)]])
-    if not len(finite):
-        return np.full(queries.shape, np.nan)
-    lo, span = finite.min(), finite.max() - finite.min() + 2.0
-    off = (np.arange(R, dtype=np.float64) * span)[:, None]
-    keys = np.sort(np.where(np.isnan(window), span - 1.0, window - lo) + off, axis=None)  # NaN: row's top
-    q = queries - lo + off
-    before = np.arange(R, dtype=np.int64)[:, None] * W  # keys of the rows below
-    less = np.searchsorted(keys, q, "left") - before
-    leq = np.searchsorted(keys, q, "right") - before
-    m = np.sum(~np.isnan(window), 1)[:, None]
+    minutes, small counts, heavy tails), and one odd day moves it at most to ``Φ⁻¹(1 - 1/(2m + 2))`` (≈ 2.1
+    for 28 days)."""
+    return rank_scores_both(window, queries)[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _score_table(W: int) -> np.ndarray:
+    """``Φ⁻¹(k / (2m + 2))`` for m = 0..W (window size) and k = 0..2W + 1."""
+    m = np.arange(W + 1)[:, None]
+    k = np.arange(2 * W + 2)[None, :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        u = (0.5 * (less + leq) + 0.5) / (m + 1)
-    return np.where(np.isnan(queries) | (m == 0), np.nan, ndtri(u))
+        return np.where((k > 0) & (k < 2 * m + 2), ndtri(k / (2.0 * m + 2)), np.nan)
+
+
+def rank_scores_both(window: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(scores of ``queries``, scores of the window's own values) from one row-wise sort of both together:
+    exact comparisons, rows independent of each other (no shared offsets whose rounding could merge values
+    of one row depending on what the other rows hold)."""
+    R, W = window.shape
+    # float32: a faster sort, and values equal to 7 digits are ties (they are, for any daily metric)
+    vals = np.concatenate([window, queries], 1).astype(np.float32)
+    N = vals.shape[1]
+    order = np.argsort(vals, axis=1, kind="stable")  # NaN last
+    s = np.take_along_axis(vals, order, 1)
+    in_window = np.take_along_axis(
+        np.concatenate([~np.isnan(window), np.zeros(queries.shape, bool)], 1), order, 1
+    ).astype(np.int16)
+    cw = np.cumsum(in_window, 1, dtype=np.int16)  # window values at or before each sorted position
+    new = np.ones((R, N), bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    end = np.ones((R, N), bool)
+    end[:, :-1] = new[:, 1:]
+    # counts are non-decreasing along a row, so carrying a tie group's first (last) value across the group
+    # is a running max (a reversed running min)
+    less = np.maximum.accumulate(np.where(new, cw - in_window, 0), axis=1)
+    leq = np.minimum.accumulate(np.where(end, cw, W)[:, ::-1], axis=1)[:, ::-1]
+    m = cw[:, -1:]
+    # u = (less + leq + 1) / (2m + 2) takes few values: look Φ⁻¹ up instead of computing it 10⁷ times
+    table = _score_table(W)
+    z = table[m, (less + leq + 1).astype(np.intp)]
+    z = np.where(np.isnan(s) | (m == 0), np.nan, z)
+    out = np.empty_like(z)
+    np.put_along_axis(out, order, z, 1)
+    return out[:, W:], out[:, :W]

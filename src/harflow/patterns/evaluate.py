@@ -276,5 +276,21 @@ def report(
         out["inactivity"] = inactivity
     if forecast is not None:
         out["forecast"] = forecast
+    out = _json_ready(out)
     json.dumps(out, allow_nan=False)  # fail here, not in a reader, if something is not JSON
     return out
+
+
+def _json_ready(x):
+    """NaN/inf (a magnitude of a zero baseline, a delay statistic of nothing) as None; numpy scalars plain."""
+    if isinstance(x, dict):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if np.isfinite(x) else None
+    return x
