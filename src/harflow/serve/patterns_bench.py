@@ -135,12 +135,14 @@ def storage(url: str, seed: int) -> dict:
     store = _fresh(url)
 
     def size() -> int:
-        with store.engine.connect() as conn:
+        # space freed by deletes is only returned by a full vacuum (outside a transaction)
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if url.startswith("sqlite"):
                 conn.exec_driver_sql("VACUUM")
                 return int(conn.execute(text("PRAGMA page_count")).scalar()) * int(
                     conn.execute(text("PRAGMA page_size")).scalar()
                 )
+            conn.exec_driver_sql("VACUUM FULL")
             return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar())
 
     empty = size()
