@@ -131,3 +131,21 @@ def test_pytorchjob_is_the_same_run(rendered):
     assert c["args"][:2] == ["-m", "harflow.train"] and "--resume" in c["args"]
     assert pj["spec"]["elasticPolicy"]["rdzvBackend"] == "c10d"
     assert pj["spec"]["elasticPolicy"]["maxReplicas"] == w["replicas"]
+
+
+def test_patterns_cronjob_validates_and_shards_by_its_index():
+    from harflow.deploy.render import k8s_dir, kustomize
+    from harflow.deploy.validate import validate_docs
+
+    docs = kustomize(k8s_dir() / "patterns")
+    assert validate_docs(docs) == []
+    (cj,) = docs
+    job = cj["spec"]["jobTemplate"]["spec"]
+    assert cj["kind"] == "CronJob" and job["completionMode"] == "Indexed"
+    cmd = job["template"]["spec"]["containers"][0]["command"][-1]
+    assert f"/{job['completions']}" in cmd and "harflow patterns run" in cmd
+    assert cj["spec"]["concurrencyPolicy"] == "Forbid"
+    from harflow.cli import build_parser
+
+    a = build_parser().parse_args(["patterns", "run", "--retention", "--json", "--shard", "0/4"])
+    assert a.shard == "0/4" and a.retention
