@@ -12,6 +12,7 @@ from websockets.sync.client import connect
 
 from harflow.data.sources import load_recordings
 from harflow.serve.db.queries import Store
+from harflow.serve.db.tables import metadata
 from tests.serve.conftest import Server
 
 
@@ -22,7 +23,8 @@ def test_kill9_mid_replay_loses_nothing_acknowledged(db, tiny_run, tmp_path, req
         url = request.getfixturevalue("pg_url")
         s = Store(url)
         with s.engine.begin() as c:
-            c.execute(text("DROP TABLE IF EXISTS predictions, events, device_tokens, alembic_version"))
+            metadata.drop_all(c)  # the whole schema, whatever the migrations have grown it to
+            c.execute(text("DROP TABLE IF EXISTS alembic_version"))
         s.close()
         env["HARFLOW_DATABASE_URL"] = url
     srv = Server(tiny_run, tmp_path / "data", env).start()

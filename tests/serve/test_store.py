@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from harflow.serve.db.queries import Batch, Store, prediction_row
 from harflow.serve.db.session import migrate
+from harflow.serve.db.tables import metadata
 from harflow.serve.db.writer import Writer
 
 
@@ -21,7 +22,8 @@ def db_url(request, tmp_path):
     url = request.getfixturevalue("pg_url")
     s = Store(url)  # each test starts from an empty schema
     with s.engine.begin() as c:
-        c.execute(text("DROP TABLE IF EXISTS predictions, events, device_tokens, alembic_version"))
+        metadata.drop_all(c)  # the whole schema, whatever the migrations have grown it to
+        c.execute(text("DROP TABLE IF EXISTS alembic_version"))
     s.close()
     return url
 
@@ -31,7 +33,16 @@ def test_migrations_are_idempotent_and_create_the_schema(db_url):
     migrate(db_url)
     s = Store(db_url)
     with s.engine.connect() as c:
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        for table in (
+            "persons",
+            "device_assignments",
+            "segments",
+            "daily_metrics",
+            "alerts",
+            "alert_deliveries",
+        ):
+            assert c.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
         if db_url.startswith("sqlite"):
             assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     assert s.ping()
@@ -81,3 +92,42 @@ def test_group_commit_timeline_events_and_tokens(db_url):
     s.add_token("d1", "ab" * 32)
     assert s.token_device("ab" * 32) == "d1" and s.token_device("cd" * 32) is None
     s.close()
+
+
+def test_retention_compacts_old_windows_into_segments_and_keeps_the_timeline(tmp_path):
+    import time
+
+    from harflow.serve.db.retention import expire, table_rows
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    migrate(url)
+    store = Store(url)
+    labels = ["A", "B"]
+    rows = [
+        prediction_row(
+            "d",
+            i,
+            100 + 1.28 * i,
+            102.54 + 1.28 * i,
+            labels,
+            np.array([0.9, 0.1]),
+            "A" if i < 30 else "B",
+            "v",
+        )
+        for i in range(60)
+    ]
+    store.write(Batch(rows[:40]))
+    before = store.timeline("d")
+    assert expire(store.engine, time.time() - 3600) == {
+        "devices": 0,
+        "windows": 0,
+        "segments": 0,
+    }  # too young
+    res = expire(store.engine, time.time() + 1)  # device times (100 s) are not what ages a window
+    assert res == {"devices": 1, "windows": 40, "segments": 2}
+    assert store.timeline("d") == before
+    assert table_rows(store.engine) == {"predictions": 0, "segments": 2}
+    store.write(Batch(rows[40:]))  # newer windows join the kept segment they continue
+    tl = store.timeline("d")
+    assert [(s["activity"], s["windows"]) for s in tl] == [("A", 30), ("B", 30)]
+    store.close()

@@ -298,7 +298,7 @@ def run_from_settings(
         if retention:
             from harflow.serve.db.retention import expire
 
-            cutoff = (time.time() if now is None else now) - settings.retention_days * 86400
+            cutoff = time.time() - settings.retention_days * 86400  # storing time, not --now
             res["retention"] = expire(store.engine, cutoff)
         return res
     finally:
