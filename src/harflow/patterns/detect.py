@@ -2,23 +2,28 @@
 
 Method: a generalized-likelihood-ratio scan over candidate onsets, each against the baseline *before* it.
 For day ``d`` and every candidate onset ``τ`` in the last ``step_window`` (``ramp_window``) days, the days
-``τ..d`` are scored as robust z-scores against the person's weekday-aware baseline of ``τ``
-(:mod:`~harflow.patterns.baseline`, the last 28 valid days before ``τ``), clipped at ``z_clip`` so one odd
-day cannot raise an alarm alone, and summed:
+``τ..d`` are scored against the person's baseline window of ``τ`` (:mod:`~harflow.patterns.baseline`: the
+last 28 valid days before ``τ``, weekend days shifted by the person's weekend offset) as *rank* z-scores —
+``Φ⁻¹`` of the day's mid-rank among the window's days, scaled to unit variance under no change. Ranks need
+no model of a metric's distribution (night minutes are mostly 0, counts are small, walking has heavy
+tails) and cap what one odd day can add (≈ 2.1). The scores are summed:
 
-* step:  ``S = Σ z / sqrt(n + n²·v/m)`` — the GLR statistic of a mean shift starting at ``τ``;
-* drift: ``R = Σ w·z / sqrt(Σw² + (Σw)²·v/m)``, ``w`` = days since ``τ`` — the GLR of a ramp starting at ``τ``
-  (a broken-stick trend: far more power for a slow decline than a trend test over a fixed window, and it
-  dates the onset).
+* step:  ``S = Σ z / sqrt(V(n) + n²·g·v/m)`` — the GLR statistic of a mean shift starting at ``τ``;
+* drift: ``R = Σ w·z / sqrt(g·Σw² + (Σw)²·g·v/m)``, ``w`` = days since ``τ`` — the GLR of a ramp starting
+  at ``τ`` (a broken-stick trend: more power for a slow decline than a trend test over a fixed window, and
+  it dates the onset).
 
-The ``v/m`` terms are the variance of the estimated baseline level (``m`` days in its window): without them
-long post-onset sums would look significant merely because the baseline was a little off. A channel alarms
-when ``max_τ S ≥ step_threshold`` or ``max_τ R ≥ ramp_threshold``; the arg-max ``τ`` is the onset.
+``V(n)`` is the variance of a sum of ``n`` AR(1) days and ``g = (1 + φ)/(1 - φ)``, with ``φ`` the person's
+day-to-day autocorrelation before ``τ`` shrunk towards the cohort's (walking is autocorrelated: without it
+walking raised most false alerts); the ``v/m`` terms are the sampling error of the baseline (``m`` days).
+A channel alarms when ``max_τ S ≥ step_threshold`` or ``max_τ R ≥ ramp_threshold``. What changed is then
+read from a least-squares step and ramp fit of the values themselves: the better fit gives the kind
+(``step_change`` or ``drift``), the onset and the magnitude.
 
 Everything about day ``d`` uses data up to ``d`` only (a baseline before ``τ``, prefix sums from ``τ``), so
-running this on a frame that ends at ``d`` gives the alerts a daily online run would have given. After an
-alert a channel stays quiet until a new baseline has settled: the days before the onset are dropped for that
-channel, so no baseline (and no alert) exists until ``min_days`` valid days after the onset have passed.
+running this on a frame that ends at ``d`` gives the alerts a daily online run would have given (tested).
+After an alert a channel stays quiet until a new baseline has settled: the days before the onset are
+dropped for that channel, so no baseline (and no alert) exists until ``min_days`` valid days after it.
 """
 
 from __future__ import annotations

@@ -148,6 +148,8 @@ def backtest(
     report = {}
     for m, spec in cfg.metrics.items():
         y = panel.values[m]
+        if spec.valid_from is not None:  # what the metric is not (a 01:30 toilet walk as a wake time)
+            y = np.where(y >= spec.valid_from, y, np.nan)
         err = {"model": [], "last_value": [], "same_weekday": []}
         covered = []
         for o in range(first_origin, D - 1, every):

@@ -2,16 +2,17 @@
 
 Profile (Floeck & Litz 2009 style): from a person's history of epochs, for every time-of-day slot (30 min),
 how long the *ongoing* inactivity run usually is when the clock is in that slot: each day contributes the
-longest run length reached in the slot, and the slot's usual value is a high quantile of those, pooled with
-the neighbouring slots (more values for a stable high quantile; a nap at 14:20 one day and 14:50 the next
-is the same habit). Two profiles: any inactivity (sedentary or lying) and lying alone, because a fall ends
-in lying where the person usually sits, and lying in the day is rare for most people — so it alarms far
-sooner than a long sit would. The alarm threshold is the usual value with a margin (relative and absolute)
-and a floor.
+longest run length reached in the slot, widened to the neighbouring slots (a nap at 14:20 one day and 14:50
+the next is the same habit), and the slot's usual value is a high quantile of those over the days (by default
+the longest, with a 75 % margin: tuned on the dev cohorts). Two profiles: any inactivity (sedentary or lying)
+and lying alone, because a fall ends in lying where the person usually sits, and lying in the day is rare for
+most people — so it alarms far sooner than a long sit would. The alarm threshold is the usual value with a
+margin (relative and absolute) and a floor.
 
 Sleep: the usual night is the stretch of slots around 03:00 in which the person lies on most days (begun an
-hour early). A run that begins in it or reaches it is sleep, not a day-time run: it is left out of the
-profile and never raises an inactivity alarm, because right around the usual get-up time the ongoing run is
+hour early; once she has been up for ``awake_min`` in the morning, the rest of it is day). A run that
+begins in it or reaches it is sleep, not a day-time run: it is left out of the profile and never raises an
+inactivity alarm, because right around the usual get-up time the ongoing run is
 either minutes or nine hours long and no threshold separates those; not getting up is the wake check's job.
 
 An epoch without data (``None``: device off, not worn) is not inactivity: it raises nothing, and a gap
@@ -23,7 +24,9 @@ upright) for ``up_min`` minutes since ``day_start_h``; after it plus a margin, s
 data since before that time (a device put on at noon says nothing about the morning), a
 ``routine_deviation`` alert is raised once that day.
 
-Alarms from a profile: :mod:`harflow.patterns.monitor` (live and batch, with the same decisions).
+Classes: the clinical classes, or model labels read by posture (``LAYING`` is lying at any hour; the
+clinical table's day-time "sedentary" for it costs the fast lying alarm). Alarms from a profile:
+:mod:`harflow.patterns.monitor` (live and batch, with the same decisions).
 """
 
 from __future__ import annotations

@@ -30,11 +30,11 @@ def plot_report(rep: dict, out_dir: str | Path) -> list[Path]:
                 labels,
                 [bins[b][f"within_{window}d"] or 0 for b in labels],
                 color="tab:blue",
-                label=f"≤{window} d",
+                label="within the window",
             )
             ax.plot(labels, [bins[b]["ever"] or 0 for b in labels], "ko-", ms=3, label="ever")
             ax.set_ylim(0, 1.05)
-            ax.set_title(kind, fontsize=9)
+            ax.set_title(f"{kind} (bars: ≤{window} d)", fontsize=8)
             ax.tick_params(axis="x", labelsize=7, rotation=30)
         axes[0][0].set_ylabel("recall")
         axes[0][0].legend(fontsize=7)
