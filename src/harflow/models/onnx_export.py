@@ -59,28 +59,15 @@ def export_onnx(run_dir: str | Path, atol: float = 1e-4) -> dict:
     arg = next(iter(inspect.signature(pred.model.forward).parameters))
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".onnx-export-") as work:
         raw = Path(work) / "model.onnx"
+        args = (pred.model, (example,), str(raw))
+        names = {"input_names": ["windows"], "output_names": ["logits"]}
         try:
-            torch.onnx.export(
-                pred.model,
-                (example,),
-                str(raw),
-                input_names=["windows"],
-                output_names=["logits"],
-                dynamic_shapes={"x": {0: batch}} if arg == "x" else None,
-                dynamo=True,
-                optimize=True,
-            )
+            dynamic = {"x": {0: batch}} if arg == "x" else None
+            torch.onnx.export(*args, **names, dynamic_shapes=dynamic, dynamo=True, optimize=True)
         except Exception as e:  # the dynamo exporter cannot take every model; TorchScript's is the fallback
             log.warning("dynamo ONNX export failed (%s); using the TorchScript exporter", e)
-            torch.onnx.export(
-                pred.model,
-                (example,),
-                str(raw),
-                input_names=["windows"],
-                output_names=["logits"],
-                dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}},
-                dynamo=False,
-            )
+            axes = {"windows": {0: "batch"}, "logits": {0: "batch"}}
+            torch.onnx.export(*args, **names, dynamic_axes=axes, dynamo=False)
         # the exporter may put the weights in a side file next to the graph; the run dir gets one
         # self-contained file, replaced atomically
         model = onnx.load(str(raw))
