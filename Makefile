@@ -28,7 +28,7 @@ run: install
 	$(VENV)/bin/harflow train --out $(RUN_DIR)
 
 test: install system-deps horovod
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 

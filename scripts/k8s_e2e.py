@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import kube  # scripts/kube.py, beside this file
+
 from harflow.deploy.render import render
 
 NS = "harflow-dev"
