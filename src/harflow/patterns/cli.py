@@ -146,13 +146,13 @@ def _cmd_rhythm(a: argparse.Namespace) -> int:
 def find_alerts(timeline) -> list:
     """Every alert over the timeline, as the service would have raised them day by day and minute by minute:
     the daily detectors over its daily metrics, and the inactivity monitor replayed over its 60-s epochs."""
-    from harflow.patterns.daily import daily_metrics
+    from harflow.patterns.daily import daily_metrics, without_hours
     from harflow.patterns.detect import detect
     from harflow.patterns.monitor import replay
     from harflow.patterns.timeline import to_epochs
 
     daily = daily_metrics(timeline)
-    alerts = detect(daily.drop(columns=[c for c in daily if c.startswith("hours.")]))
+    alerts = detect(without_hours(daily))
     epochs = to_epochs(timeline, "60s")
     tz = str(timeline.tz) if timeline.tz is not None else "UTC"
     for person, ep in epochs.groupby("person", observed=True):
@@ -174,13 +174,12 @@ def _cmd_detect(a: argparse.Namespace) -> int:
 def _cmd_forecast(a: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from harflow.patterns.daily import daily_metrics
+    from harflow.patterns.daily import daily_metrics, without_hours
     from harflow.patterns.forecast import ForecastConfig, backtest, forecast
 
     if not 1 <= a.days <= 7:
         raise ValueError(f"--days must be 1..7, got {a.days}")
-    daily = daily_metrics(load_timeline(a, days=56))
-    daily = daily.drop(columns=[c for c in daily if c.startswith("hours.")])
+    daily = without_hours(daily_metrics(load_timeline(a, days=56)))
     cfg = replace(ForecastConfig(), horizon=a.days)
     fc = forecast(daily, cfg)
     out: dict = {"forecast": json.loads(fc.to_json(orient="records", date_format="iso"))}

@@ -182,9 +182,19 @@ def daily_metrics(timeline: Timeline, config: DailyConfig | None = None) -> pd.D
     return out
 
 
+def hour_columns(daily: pd.DataFrame) -> list[str]:
+    """The per-activity ``hours.<label>`` columns (their set depends on the timeline's labels)."""
+    return [c for c in daily.columns if c.startswith("hours.")]
+
+
+def without_hours(daily: pd.DataFrame) -> pd.DataFrame:
+    """The metric columns the detectors and forecasts read: the per-activity hours dropped."""
+    return daily.drop(columns=hour_columns(daily))
+
+
 def to_json_records(daily: pd.DataFrame) -> list[dict]:
     """``daily_metrics`` rows as JSON-ready dicts: ``hours`` nested, dates ``YYYY-MM-DD``, NaN/NaT as None."""
-    hour_cols = [c for c in daily.columns if c.startswith("hours.")]
+    hour_cols = hour_columns(daily)
     records = []
     for rec in daily.to_dict("records"):
         out: dict = {"person": str(rec["person"]), "date": rec["date"].strftime("%Y-%m-%d")}

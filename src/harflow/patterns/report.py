@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harflow.patterns.alerts import Alert
-from harflow.patterns.daily import daily_metrics
+from harflow.patterns.daily import daily_metrics, without_hours
 from harflow.patterns.evaluate import CHANGE_KINDS, score_changes, score_inactivity
 from harflow.patterns.forecast import backtest
 from harflow.patterns.timeline import Timeline, read_timeline
@@ -34,8 +34,7 @@ def evaluate_cohort(
     t1 = time.perf_counter()
     alerts = find_alerts(timeline)
     t2 = time.perf_counter()
-    daily = daily_metrics(timeline)
-    daily = daily.drop(columns=[c for c in daily if c.startswith("hours.")])
+    daily = without_hours(daily_metrics(timeline))
     forecast = backtest(daily)
     t3 = time.perf_counter()
     rep = {

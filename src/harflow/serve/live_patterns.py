@@ -78,6 +78,10 @@ class LivePatterns:
             self.profiles = await self.svc.off_loop(self.svc.analytics.profiles)
         except Exception:
             log.exception("could not load inactivity profiles")
+            return
+        # a re-learned (or withdrawn) profile starts a new monitor; an unchanged one keeps its running state
+        for pid in [pid for pid, p in self.people.items() if self.profiles.get(pid) != p.profile]:
+            del self.people[pid]
 
     async def _person_of(self, device_id: str, t: float) -> str | None:
         pid, expires = self.devices.get(device_id, (None, 0.0))
@@ -91,7 +95,7 @@ class LivePatterns:
         if pid is None or pid not in self.profiles:
             return
         p = self.people.get(pid)
-        if p is None or p.profile != self.profiles[pid]:  # new or re-learned (each refresh reloads all)
+        if p is None:
             p = self.people[pid] = _Person(pid, self.profiles[pid])
         found = []
         for t, act in zip(t_start.tolist(), activities, strict=True):

@@ -96,9 +96,13 @@ def timeline_of(person_id: str, windows: list[tuple[float, float, str]], tz: str
     return Timeline.from_frame(frame, tz=tz, source=f"person {person_id}")
 
 
+def midnight(day: dt.date, tz: str) -> float:
+    """Unix time of the start of a local calendar day."""
+    return dt.datetime.combine(day, dt.time(), ZoneInfo(tz)).timestamp()
+
+
 def local_midnight(t: float, tz: str) -> float:
-    d = dt.datetime.fromtimestamp(t, ZoneInfo(tz)).date()
-    return dt.datetime.combine(d, dt.time(), ZoneInfo(tz)).timestamp()
+    return midnight(dt.datetime.fromtimestamp(t, ZoneInfo(tz)).date(), tz)
 
 
 def detect_and_store(
@@ -176,7 +180,7 @@ def online_alerts(repos: Repos, person: dict, now: float, since: str, cfg: JobCo
     relearn = learned_at is None or now - learned_at > cfg.relearn_s
     if not (cfg.inactivity or relearn):
         return []
-    since_t = dt.datetime.combine(dt.date.fromisoformat(since), dt.time(), ZoneInfo(tz)).timestamp()
+    since_t = midnight(dt.date.fromisoformat(since), tz)
     # what the new days need reaches back from their start (an import of old days: not from now)
     lo = (
         min(now, since_t)
