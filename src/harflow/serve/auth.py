@@ -29,21 +29,23 @@ def new_token() -> str:
 
 @dataclass(frozen=True)
 class Principal:
-    kind: str  # "admin" | "device" | "open" (auth disabled)
+    kind: str  # "admin" | "device" | "caregiver" (signed-in user) | "open" (auth disabled)
     key_hash: str
     device_id: str | None = None
+    user: str | None = None  # the signed-in user's name (web sessions)
+    persons: frozenset[str] = frozenset()  # a caregiver's assigned persons
 
     def may_access(self, device_id: str) -> bool:
         return self.kind in ("admin", "open") or self.device_id == device_id
 
     def may_access_person(self, person_id: str) -> bool:
-        # device tokens stream and read their own device only; persons are for admins (and caregivers)
-        return self.kind in ("admin", "open")
+        # device tokens stream and read their own device only; caregivers see their assigned persons
+        return self.kind in ("admin", "open") or (self.kind == "caregiver" and person_id in self.persons)
 
     @property
     def name(self) -> str:
         """Who acted, for audit fields: never the key itself."""
-        return f"{self.kind}:{self.device_id or self.key_hash[:12]}"
+        return f"{self.kind}:{self.user or self.device_id or self.key_hash[:12]}"
 
     @property
     def is_admin(self) -> bool:

@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Path, Request
 
 from harflow.serve.auth import AuthError, Principal, credentials
 from harflow.serve.service import Service
+from harflow.serve.sessions import SESSION_COOKIE, session_principal
 
 # the one device-id rule, for REST paths and WebSocket paths alike
 DEVICE_ID_CHARS = r"[A-Za-z0-9._:-]{1,128}"
@@ -32,8 +33,11 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 
 
 async def get_principal(request: Request, svc: ServiceDep) -> Principal:
+    key = credentials(request.headers)
+    if key is None and SESSION_COOKIE in request.cookies:  # the web app's pages calling the API
+        return await session_principal(request)
     try:
-        return await svc.off_loop(svc.auth.authenticate, credentials(request.headers))
+        return await svc.off_loop(svc.auth.authenticate, key)
     except AuthError as e:
         svc.metrics.errors.labels("auth").inc()
         raise HTTPException(e.status, str(e), headers={"WWW-Authenticate": "Bearer"}) from None

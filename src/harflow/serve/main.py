@@ -9,11 +9,24 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from harflow.serve.batcher import Busy
 from harflow.serve.core.config import Settings
-from harflow.serve.routes import alerts, devices, inference, ops, persons, streams
+from harflow.serve.routes import (
+    alerts,
+    devices,
+    inference,
+    live,
+    ops,
+    person_data,
+    persons,
+    streams,
+    users,
+    web,
+)
 from harflow.serve.service import Service
+from harflow.serve.sessions import make_web_state
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -24,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         svc = Service(settings)
         await svc.start()
         app.state.svc = svc
+        app.state.web = make_web_state(svc)
         yield
         await svc.stop()
 
@@ -44,4 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for r in (ops.router, inference.router, devices.router, streams.router, persons.router, alerts.router):
         app.include_router(r)
+    # the caregiver web app (docs/webapp.md)
+    for r in (person_data.router, users.router, live.router, web.router):
+        app.include_router(r)
+    app.add_exception_handler(web.SignIn, web.sign_in_redirect)
+    app.mount("/static", StaticFiles(directory=web.WEB / "static"), name="static")
     return app

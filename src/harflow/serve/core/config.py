@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(5.0, gt=0)
     webhook_retry_base_s: float = Field(2.0, gt=0, description="first retry delay; doubles per attempt")
     webhook_retry_cap_s: float = Field(600.0, gt=0, description="longest delay between retries")
+    # caregiver web app (docs/webapp.md)
+    session_ttl_s: float = Field(8 * 3600.0, gt=0, description="a web sign-in lasts this long")
+    cookie_secure: bool = Field(
+        True, description="Secure flag on the session cookie (off only for plain-http loopback tests)"
+    )
+    login_max_failures: int = Field(5, ge=1, description="failed sign-ins per account per window")
+    login_max_failures_ip: int = Field(20, ge=1, description="failed sign-ins per client address per window")
+    login_window_s: float = Field(900.0, gt=0, description="the sign-in rate limits' sliding window")
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -149,3 +149,46 @@ pattern_state = Table(
     Column("profile", Text, nullable=True),
     Column("profile_learned_at", Float, nullable=True),
 )
+
+# --- caregiver accounts (migration 0004) ------------------------------------------------------------------
+users = Table(
+    "users",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # "caregiver" | "admin"
+    Column("password_hash", String(200), nullable=False),  # argon2id, PHC string
+    Column("created_at", Float, nullable=False),
+    Column("password_changed_at", Float, nullable=False),
+)
+# which persons a caregiver looks after: they see these and nothing else
+user_persons = Table(
+    "user_persons",
+    metadata,
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("person_id", String(128), ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_user_persons_person", "person_id"),
+)
+# server-side sign-in sessions: only the SHA-256 of the cookie's session id is stored
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", _ID, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+)
+# erasures of a person's data: who, when, how many rows per table; the person only as a SHA-256 reference,
+# so the audit itself keeps no identifier of the erased person in the clear
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", _ID, primary_key=True, autoincrement=True),
+    Column("person_ref", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("rows", Text, nullable=False),  # JSON object: table -> rows deleted
+)
