@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction, groups: dict | None = None) -> Non
     s.add_argument("--max-wait-ms", type=float, default=None)
     s.add_argument("--dry-run", action="store_true", help="load model, DB and migrations, then exit")
     s.set_defaults(func=_cmd_serve)
+    from harflow.serve import webapp_cli  # `harflow users …` and `harflow webapp …`
+
+    webapp_cli.register(sub)
 
 
 def _register_patterns_run(ps: argparse._SubParsersAction) -> None:

@@ -29,12 +29,10 @@ def local_midnight(tz: str, now: float) -> float:
 
 
 def last_seen(persons: Persons, person_id: str) -> dict[str, Any] | None:
-    """The newest window (or imported segment) of the person's current devices: when and what."""
+    """The newest window (or imported segment) the person's devices recorded for them: when and what."""
     best = None
     with persons.engine.connect() as conn:
         for a in persons.assignments(person_id):
-            if a["t_to"] is not None and a["t_to"] < time.time():
-                continue
             for tab, col in ((predictions, predictions.c.smoothed), (segments, segments.c.activity)):
                 r = conn.execute(
                     select(tab.c.t_end, col)
