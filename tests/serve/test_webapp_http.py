@@ -13,32 +13,20 @@ from sqlalchemy import create_engine, inspect, text
 
 from harflow.serve.db.accounts import Accounts
 from harflow.serve.db.queries import Store
-from tests.serve.conftest import Server
 from tests.serve.webapp_fixtures import (
     ADMIN_PASSWORD,
     ADMIN_USER,
     CAREGIVER,
     LIVE_PERSON,
     PASSWORD,
-    prepare_store,
     sign_in,
+    start_app_server,
 )
 
 
 @pytest.fixture(scope="module")
 def app_server(tiny_run, tmp_path_factory):
-    data = tmp_path_factory.mktemp("webapp-http")
-    prepare_store(data, history_days=8)
-    srv = Server(
-        tiny_run,
-        data,
-        {
-            "HARFLOW_COOKIE_SECURE": "false",
-            "HARFLOW_PATTERNS_INTERVAL_S": "0",
-            "HARFLOW_LOGIN_MAX_FAILURES": "3",
-            "HARFLOW_LOGIN_WINDOW_S": "600",
-        },
-    ).start()
+    srv = start_app_server(tiny_run, tmp_path_factory.mktemp("webapp-http"))
     yield srv
     srv.stop()
 

@@ -97,3 +97,20 @@ def sign_in(base: str, user: str = CAREGIVER, password: str = PASSWORD) -> tuple
     app = c.get("/app").text
     csrf = re.search(r'data-csrf="([^"]+)"', app).group(1)
     return c, csrf
+
+
+def start_app_server(tiny_run: Path, data: Path, history_days: int = 8):
+    """prepare_store, then a real server over it (plain-http loopback: the cookie's Secure flag off)."""
+    from tests.serve.conftest import Server
+
+    prepare_store(data, history_days=history_days)
+    return Server(
+        tiny_run,
+        data,
+        {
+            "HARFLOW_COOKIE_SECURE": "false",
+            "HARFLOW_PATTERNS_INTERVAL_S": "0",
+            "HARFLOW_LOGIN_MAX_FAILURES": "3",
+            "HARFLOW_LOGIN_WINDOW_S": "600",
+        },
+    ).start()

@@ -149,6 +149,7 @@ def stream(
     chunks: Iterator[tuple[float, np.ndarray]],
     realtime: bool = True,
     on_message=None,
+    quiet_s: float = 3.0,
 ) -> int:
     """Send the chunks over the device's WebSocket (binary frames), paced to their timestamps when
     ``realtime``; returns the number of predictions the service committed."""
@@ -166,12 +167,13 @@ def stream(
                     time.sleep(ahead)
             ws.send(encode_frame(seq, t, RATE_HZ, x))
             got += _drain(ws, on_message)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            n = _drain(ws, on_message, timeout=0.5)
+        # the last windows come after the last chunk: wait until the service has been quiet for a while
+        deadline, quiet_since = time.time() + 60, time.time()
+        while time.time() < deadline and time.time() - quiet_since < quiet_s:
+            n = _drain(ws, on_message, timeout=0.2)
             got += n
-            if n == 0:
-                break
+            if n:
+                quiet_since = time.time()
     return got
 
 
