@@ -37,7 +37,9 @@ def _event(kind: str, data: dict) -> str:
     return f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-@router.get("/v1/live")
+@router.get(
+    "/v1/live", include_in_schema=False
+)  # an endless event stream: not for OpenAPI clients (docs/webapp.md)
 async def live(
     request: Request,
     svc: ServiceDep,
