@@ -33,7 +33,7 @@ def test_migrations_are_idempotent_and_create_the_schema(db_url):
     migrate(db_url)
     s = Store(db_url)
     with s.engine.connect() as c:
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
         for table in (
             "persons",
             "device_assignments",
@@ -41,6 +41,10 @@ def test_migrations_are_idempotent_and_create_the_schema(db_url):
             "daily_metrics",
             "alerts",
             "alert_deliveries",
+            "users",
+            "user_persons",
+            "web_sessions",
+            "erasures",
         ):
             assert c.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
         if db_url.startswith("sqlite"):
