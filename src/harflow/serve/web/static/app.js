@@ -131,6 +131,17 @@
         todayChart.data.datasets[0].backgroundColor = colors;
         todayChart.update();
       }
+      var legend = $("#today-legend");
+      legend.textContent = "";
+      segs.map(function (s) { return s.activity; }).filter(function (a, i, all) { return all.indexOf(a) === i; })
+        .sort().forEach(function (a) {
+          var li = document.createElement("li");
+          var sw = document.createElement("span");
+          sw.className = "sw sw-" + (COLORS[a] ? a : "OTHER");
+          li.appendChild(sw);
+          li.appendChild(document.createTextNode(a.replace(/_/g, " ").toLowerCase()));
+          legend.appendChild(li);
+        });
       var mins = d.minutes || {};
       $("#today-minutes").textContent = Object.keys(mins).sort().map(function (k) {
         return k + " " + Math.round(mins[k]) + " min";
