@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from harflow.serve.db.accounts import Accounts
 from harflow.serve.db.queries import Store
+from tests.conftest import run_harflow
 from tests.serve.webapp_fixtures import (
     ADMIN_PASSWORD,
     ADMIN_USER,
@@ -184,3 +185,21 @@ def test_export_then_erase_leaves_no_row_of_the_person(app_server):
     eng.dispose()
     log = admin.get("/v1/erasures").json()
     assert log[0]["actor"].startswith("admin:") and log[0]["rows"]["persons"] == 1
+
+
+def test_webapp_demo_dry_run_populates_the_running_service(app_server):
+    """Last in the module: it re-imports simulated persons into the server's store."""
+    env = {
+        "HARFLOW_DATA_DIR": str(app_server.data_dir),
+        "HARFLOW_USER_PASSWORD": "the demo's password",
+        "HARFLOW_ADMIN_KEYS": "",
+    }
+    out = run_harflow(
+        "webapp", "demo", "--dry-run", "--url", app_server.url, "--api-key", "test-admin-key", env=env
+    ).stdout
+    lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
+    assert lines[0]["persons"] == ["p001", "p002"] and lines[0]["daily_days"] >= 1
+    assert lines[-1]["predictions"] > 3  # 10 s of real-time streaming, one window per 1.28 s
+    c, _ = sign_in(app_server.url, "demo", "the demo's password")
+    assert {p["id"] for p in c.get("/v1/persons").json()} == {"p001", "p002"}
+    assert c.get("/v1/persons/p001/today").json()["segments"]
