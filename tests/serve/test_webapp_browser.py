@@ -175,6 +175,11 @@ def test_alerts_inbox_newest_first(page, shots):
     items = page.locator(".alert")
     expect(items.first).to_be_visible()
     assert page.locator("text=p002").count() == 0
+    shown = [int(x) for x in items.evaluate_all("els => els.map(e => e.dataset.alert)")]
+    api = page.request.get("/v1/alerts").json()  # the same session: newest first, assigned persons only
+    assert shown == [a["id"] for a in api] and len(shown) >= 2
+    assert [a["created_at"] for a in api] == sorted((a["created_at"] for a in api), reverse=True)
+    assert page.locator(".badge").first.inner_text().lower() in ("urgent", "high", "medium", "low")
     page.screenshot(path=shots / "alerts.png", full_page=True)
 
 
