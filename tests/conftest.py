@@ -45,11 +45,17 @@ def free_port() -> int:
 
 
 def run_harflow(
-    *args: str, env: dict | None = None, timeout: float = 600, check: bool = True, cwd: Path | None = None
+    *args: str,
+    env: dict | None = None,
+    timeout: float = 600,
+    check: bool = True,
+    cwd: Path | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the real `harflow` console entry point in a subprocess."""
+    """Run the real `harflow` console entry point in a subprocess (``input``: its standard input)."""
     proc = subprocess.run(
         [sys.executable, "-m", "harflow.cli", *args],
+        input=input if input is not None else "",
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -20,6 +20,7 @@ import pytest
 
 from harflow.cli import build_parser
 from tests.conftest import run_harflow
+from tests.serve.conftest import ADMIN_KEY, Server
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -263,5 +264,16 @@ def test_tour_command_runs(lineno, env, argv, tiny_run, tmp_path):
     if _has_dry_run(args):
         args.append("--dry-run")
     env = {"HARFLOW_DATA_DIR": str(tmp_path / "harflow-data"), **env}
-    proc = run_harflow(*args, env=env, cwd=tmp_path, timeout=600)
+    server = None
+    if "--url" in args:  # a client of the service (webapp demo): the tour's server, really running
+        key = args[args.index("--api-key") + 1] if "--api-key" in args else ADMIN_KEY
+        server = Server(tiny_run, tmp_path / "harflow-data", {"HARFLOW_ADMIN_KEYS": key}).start()
+        args[args.index("--url") + 1] = server.url
+    try:
+        # the README pipes the password in (`echo … |`), a segment the tour leaves out
+        stdin = "tour password\n" if "--password-stdin" in args else None
+        proc = run_harflow(*args, env=env, cwd=tmp_path, timeout=600, input=stdin)
+    finally:
+        if server is not None:
+            server.stop()
     assert proc.returncode == 0
