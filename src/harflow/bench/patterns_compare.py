@@ -177,21 +177,22 @@ def plot_days(days: dict, path: Path, title: str) -> Path:
     rows = days["days"]
     for ax, name, what in zip(axes, ("walking_min", "sedentary_min"), ("walking", "sedentary"), strict=True):
         pts = [
-            (r[name]["true"], r[name]["measured"], r["valid"]) for r in rows if r[name]["true"] is not None
+            (r["person"], r[name]["true"], r[name]["measured"] or 0.0, r["valid"])
+            for r in rows
+            if r[name]["true"] is not None
         ]
-        pts = [(t, m if m is not None else 0.0, v) for t, m, v in pts]
         if not pts:
             continue
-        top = max(max(t, m) for t, m, _ in pts) * 1.08 or 1.0
+        top = max(max(t, m) for _, t, m, _ in pts) * 1.08 or 1.0
         x = np.linspace(0, top, 50)
         ax.fill_between(x, x * (1 - days["bar"]), x * (1 + days["bar"]), color="0.88", label="±10 %")
         ax.plot(x, x, color="0.5", lw=0.8)
-        for valid, marker in ((True, "o"), (False, "x")):
-            sel = [(t, m) for t, m, v in pts if v == valid]
-            if sel:
-                ax.scatter(
-                    *zip(*sel, strict=True), marker=marker, s=28, label="valid day" if valid else "< 16 h"
-                )
+        for k, person in enumerate(sorted({p for p, *_ in pts})):
+            for valid, marker in ((True, "o"), (False, "x")):
+                sel = [(t, m) for p, t, m, v in pts if p == person and v == valid]
+                if sel:
+                    label = person if valid else f"{person} (< 16 h)"
+                    ax.scatter(*zip(*sel, strict=True), marker=marker, s=28, color=f"C{k}", label=label)
         s = days["summary"][name]
         within = s["within_bar"]
         ax.set_title(f"{what}: {within:.0%} of days within 10 %" if within is not None else what)
@@ -206,3 +207,36 @@ def plot_days(days: dict, path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def windows_segments(person: str, t_start: np.ndarray, labels: np.ndarray, window_s: float) -> pd.DataFrame:
+    """Answered windows as a segments timeline the way the service's job makes one from stored windows:
+    each window lasts until the next one starts (at most its own end), runs of one label merged; a gap
+    between windows stays a gap. Lets the daily metrics be recomputed from another per-window label."""
+    order = np.argsort(t_start, kind="stable")
+    t, lab = t_start[order], labels[order]
+    end = t + window_s
+    end[:-1] = np.minimum(end[:-1], t[1:])
+    breaks = np.flatnonzero((lab[1:] != lab[:-1]) | (t[1:] > end[:-1]))
+    first = np.concatenate([[0], breaks + 1])
+    last = np.concatenate([breaks, [len(t) - 1]])
+    return pd.DataFrame(
+        {
+            "person": person,
+            "start": t[first],  # Unix seconds, placed in the zone given to the timeline, as the job does
+            "end": end[last],
+            "activity": lab[first].astype(str),
+        }
+    )
+
+
+def per_person_recognition(
+    truth: np.ndarray, predicted: np.ndarray, who: np.ndarray, labels: list[str]
+) -> dict:
+    """Per person: windows, accuracy without transitions and recall per true activity."""
+    out = {}
+    for p in sorted(set(who.tolist())):
+        sel = who == p
+        c = confusion(truth[sel], predicted[sel], labels)
+        out[p] = {"accuracy_without_transitions": c["accuracy_without_transitions"], "recall": c["recall"]}
+    return out

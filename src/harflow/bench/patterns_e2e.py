@@ -44,8 +44,10 @@ from harflow.bench.patterns_compare import (
     compare_days,
     confusion,
     in_days,
+    per_person_recognition,
     plot_days,
     window_truth,
+    windows_segments,
 )
 from harflow.bench.sensor_replay import Replay, replay_device, replay_summary, windows_arrays
 from harflow.data.windows import WindowSpec
@@ -67,6 +69,7 @@ class Plan:
     stream_hours: float | None = None  # only this much of the first streamed day, from 08:00 (dry run)
     chunk_s: float = 40.0
     inflight: int = 256  # unanswered windows per stream at most
+    bodies: tuple[str, ...] | None = None  # HAPT test subject per person (default: drawn)
 
     def __post_init__(self) -> None:
         if self.persons < 1 or self.stream_days < 1 or self.history_days < 1:
@@ -96,7 +99,7 @@ def design_cohort(plan: Plan) -> Cohort:
     first = plan.history_days + min(2, plan.stream_days - 1)
     for day in range(first, cfg.days):
         ems = [[day] if r == "inactivity" else [] for r in plan.roles]
-        cohort = simulate_cohort(cfg, changes=changes, emergencies_on=ems)
+        cohort = simulate_cohort(cfg, changes=changes, emergencies_on=ems, bodies=plan.bodies)
         if all(cohort.emergencies[i] for i, r in enumerate(plan.roles) if r == "inactivity"):
             return cohort
     return cohort  # the emergency found no day with data: reported as none in the ground truth
@@ -139,16 +142,27 @@ class _Store:
     def __init__(self, data_dir: str, env: dict) -> None:
         self.env = {**os.environ, **env, "HARFLOW_DATA_DIR": data_dir}
 
-    def cli(self, *args: str) -> dict:
+    def cli(self, *commands: list[str]) -> list[dict]:
+        """``harflow patterns <command> --json`` for each command in turn, in one interpreter (its start-up
+        is most of a small command's time); the JSON each printed."""
+        argv = [["patterns", *c, "--json"] for c in commands]
         p = subprocess.run(
-            [sys.executable, "-m", "harflow.cli", "patterns", *args, "--json"],
-            env=self.env,
-            capture_output=True,
-            text=True,
+            [sys.executable, "-c", _RUN_ALL, json.dumps(argv)], env=self.env, capture_output=True, text=True
         )
         if p.returncode != 0:
-            raise RuntimeError(f"harflow patterns {args[0]} failed ({p.returncode}): {p.stderr[-2000:]}")
-        return json.loads(p.stdout.strip().splitlines()[-1])
+            raise RuntimeError(f"harflow {' '.join(argv[0])} … failed ({p.returncode}): {p.stderr[-2000:]}")
+        lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+        return [json.loads(ln) for ln in lines[-len(commands) :]]
+
+
+_RUN_ALL = """
+import json, sys
+from harflow.cli import main
+for argv in json.loads(sys.argv[1]):
+    rc = main(argv)
+    if rc:
+        sys.exit(f"harflow {' '.join(argv)} exited {rc}")
+"""
 
 
 def _progress(total: int):
@@ -260,15 +274,16 @@ def run(plan: Plan, run_dir: str, out_dir: Path, tag: str) -> dict:
         store = _Store(data_dir, env)
         history = Path(data_dir) / "history.parquet"
         history_frame.to_parquet(history)
-        imported = store.cli("import", "--timeline", str(history), "--tz", tz)
-        job_history = store.cli("run", "--now", iso(history_end, tz))
+        imported, job_history = store.cli(
+            ["import", "--timeline", str(history), "--tz", tz], ["run", "--now", iso(history_end, tz)]
+        )
         t["staged"] = time.perf_counter()
         proc, url = start_server(run_dir, key, data_dir, extra_env=env)
         try:
             t["served"] = time.perf_counter()
             driven = _event_loop_run(_drive(plan, cohort, url, key, span))
             t["streamed"] = time.perf_counter()
-            job_stream = store.cli("run", "--now", iso(span[1], tz))
+            (job_stream,) = store.cli(["run", "--now", iso(span[1], tz)])
             t["job"] = time.perf_counter()
             first = dt.datetime.fromtimestamp(span[0], ZoneInfo(tz)).date().isoformat()
             last = dt.datetime.fromtimestamp(span[1] - 1, ZoneInfo(tz)).date().isoformat()
@@ -285,9 +300,15 @@ def run(plan: Plan, run_dir: str, out_dir: Path, tag: str) -> dict:
         pred_win.append(act)
         smooth_win.append(smooth)
     truth_w = np.concatenate(truth_win) if truth_win else np.zeros(0, object)
+    who = np.concatenate(
+        [np.full(len(x), pid, dtype=object) for pid, x in zip(cohort.persons, truth_win, strict=True)]
+    )
+    top_w = np.concatenate(pred_win) if pred_win else truth_w
+    smooth_w = np.concatenate(smooth_win) if smooth_win else truth_w
     labels = driven["info"]["labels"]
     stream_truth = [d for d in truth_days if first <= d["date"] <= last]
     days = compare_days(stream_truth, fetched["days"])
+    recomputed = recompute_days(cohort, replays, spec, tz, first, last, stream_truth)
     label_in = in_days(label_alerts, first, last)
     e2e_in = in_days(fetched["alerts"], first, last)
     online = ("inactivity", "routine_deviation")
@@ -314,9 +335,12 @@ def run(plan: Plan, run_dir: str, out_dir: Path, tag: str) -> dict:
             ),
         },
         "recognition": {
-            "top_class": confusion(truth_w, np.concatenate(pred_win) if pred_win else truth_w, labels),
-            "smoothed": confusion(truth_w, np.concatenate(smooth_win) if smooth_win else truth_w, labels),
+            "top_class": confusion(truth_w, top_w, labels),
+            "smoothed": confusion(truth_w, smooth_w, labels),
+            "per_person_top_class": per_person_recognition(truth_w, top_w, who, labels),
+            "per_person_smoothed": per_person_recognition(truth_w, smooth_w, who, labels),
         },
+        "daily_recomputed_from_windows": recomputed,
         "seconds": {
             "simulate_and_label_level": t["simulated"] - t["start"],
             "import_and_history_job": t["staged"] - t["simulated"],
@@ -333,6 +357,32 @@ def run(plan: Plan, run_dir: str, out_dir: Path, tag: str) -> dict:
     plot = plot_days(days, out_dir / f"e2e-{tag}-minutes.png", f"harflow patterns end to end: {tag}")
     result["files"] = [str(path), str(plot)]
     return result
+
+
+def recompute_days(
+    cohort: Cohort, replays: list[Replay], spec: WindowSpec, tz: str, first: str, last: str, truth: list[dict]
+) -> dict:
+    """Diagnosis: the daily minutes recomputed here from the answered windows, once from the smoothed label
+    the service stores (must reproduce the service's own numbers) and once from the model's top class per
+    window (what the days would be without the stream's smoothing)."""
+    from harflow.patterns.daily import daily_metrics, to_json_records
+    from harflow.patterns.timeline import Timeline
+
+    window_s = (spec.length - 1) / spec.rate_hz
+    out = {}
+    for name, pick in (("smoothed", 2), ("top_class", 1)):
+        frames = []
+        for pid, r in zip(cohort.persons, replays, strict=True):
+            arrays = windows_arrays(r)
+            if len(arrays[0]):
+                frames.append(windows_segments(pid, arrays[0], arrays[pick], window_s))
+        if not frames:
+            continue
+        tl = Timeline.from_frame(pd.concat(frames, ignore_index=True), tz=tz, source=f"windows ({name})")
+        days = [d for d in to_json_records(daily_metrics(tl)) if first <= d["date"] <= last]
+        cmp = compare_days(truth, days)
+        out[name] = {"summary": cmp["summary"], "summary_all_days": cmp["summary_all_days"]}
+    return out
 
 
 def _public(a: dict) -> dict:
@@ -369,6 +419,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stream-days", type=int, default=d.stream_days, help="streamed as raw sensor data")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--tz", default=d.tz)
+    p.add_argument(
+        "--bodies", default=None, help="comma-separated HAPT test subjects, one per person (default: drawn)"
+    )
     p.add_argument("--stream-hours", type=float, default=None, help="stream only these hours from 08:00")
     p.add_argument("--inflight", type=int, default=d.inflight, help="unanswered windows per stream at most")
     p.add_argument("--out", type=Path, default=Path("results/patterns-e2e"), help="folder for JSON and plot")
@@ -389,6 +442,7 @@ def main(a: argparse.Namespace) -> int:
             tz=a.tz,
             stream_hours=a.stream_hours,
             inflight=a.inflight,
+            bodies=tuple(a.bodies.split(",")) if a.bodies else None,
         )
     tag = a.tag or ("dry-run" if a.dry_run else f"{plan.persons}x{plan.stream_days}d")
     res = run(plan, a.serve_model, a.out, tag)

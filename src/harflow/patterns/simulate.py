@@ -49,15 +49,16 @@ def simulate_cohort(
     *,
     changes: Sequence[Change | None] | None = None,
     emergencies_on: Sequence[Sequence[int]] | None = None,
+    bodies: Sequence[str] | None = None,
 ) -> Cohort:
     """Simulate every person's timeline. The cohort's generator draws the routines, changes and bodies;
     each person's days then draw from their own stream (seed, index), independent of the others'.
 
-    ``changes`` (one per person, ``None`` = no change) and ``emergencies_on`` (per person, the day indices
-    with an emergency) replace the drawn ones, for a cohort designed case by case (the end-to-end run); the
-    rest is drawn as usual."""
+    ``changes`` (one per person, ``None`` = no change), ``emergencies_on`` (per person, the day indices
+    with an emergency) and ``bodies`` (per person, the HAPT test subject) replace the drawn ones, for a
+    cohort designed case by case (the end-to-end run); the rest is drawn as usual."""
     cfg = config or SimulationConfig()
-    for name, given in (("changes", changes), ("emergencies_on", emergencies_on)):
+    for name, given in (("changes", changes), ("emergencies_on", emergencies_on), ("bodies", bodies)):
         if given is not None and len(given) != cfg.persons:
             raise ValueError(f"{name}: {len(given)} entries for {cfg.persons} persons")
     pieces = pieces or hapt_pieces()
@@ -66,7 +67,11 @@ def simulate_cohort(
     routines = draw_routines(rng, cfg.persons, cfg.routine)
     drawn = assign_changes(rng, cfg.persons, cfg.days, cfg.changed_fraction, cfg.changes, cfg.onset_window)
     changes = list(changes) if changes is not None else drawn
-    bodies = tuple(str(b) for b in rng.choice(pieces.subjects, cfg.persons))
+    drawn_bodies = tuple(str(b) for b in rng.choice(pieces.subjects, cfg.persons))
+    if bodies is not None and not set(bodies) <= set(pieces.subjects):
+        unknown = sorted(set(bodies) - set(pieces.subjects))
+        raise ValueError(f"bodies {unknown} are not HAPT test subjects ({', '.join(pieces.subjects)})")
+    bodies = tuple(bodies) if bodies is not None else drawn_bodies
     width = max(3, len(str(cfg.persons)))
     names = tuple(f"p{i + 1:0{width}d}" for i in range(cfg.persons))
 
