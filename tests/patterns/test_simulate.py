@@ -417,3 +417,25 @@ def test_frames_file_replays_the_stream(small, tmp_path):
     assert np.allclose(np.diff([f[1] for f in frames]), 10.0) and frames[0][1] == lo.timestamp()
     x = np.concatenate([ch.samples for ch in sensor_stream(small, "p002", lo, hi)])
     assert np.array_equal(np.concatenate([f[3] for f in frames]), x)
+
+
+def test_a_designed_cohort_has_the_changes_emergencies_and_bodies_it_was_given():
+    from harflow.patterns.injections import Change
+
+    cfg = sim.SimulationConfig(
+        persons=3, days=21, seed=3, changed_fraction=0.0, emergency_rate=0.0, routine=QUIET
+    )
+    changes = [Change("later_wake", 15, 90.0), None, Change("night_wandering", 16, 45.0)]
+    c = sim.simulate_cohort(cfg, changes=changes, emergencies_on=[[], [17], []], bodies=["2", "18", "24"])
+    assert list(c.changes) == changes and c.bodies == ("2", "18", "24")
+    assert not c.emergencies[0] and not c.emergencies[2]
+    (em,) = c.emergencies[1]
+    assert c.calendar.midnight[17] <= em.start < em.end <= c.calendar.midnight[18]
+    # the designed change shows: the wake-up moves by its size from the onset on
+    wake = (c.wake[0, :21] - c.calendar.midnight[:21]) / MIN  # minutes after each midnight
+    shift = wake[16:21].mean() - wake[10:15].mean()
+    assert 45 < shift < 135
+    with pytest.raises(ValueError, match="bodies"):
+        sim.simulate_cohort(cfg, bodies=["1", "2", "3"])  # training subjects are never simulated
+    with pytest.raises(ValueError, match="changes: 1 entries for 3 persons"):
+        sim.simulate_cohort(cfg, changes=[None])

@@ -282,6 +282,12 @@ def _cmd_study(a: argparse.Namespace) -> int:
     )
 
 
+def _cmd_patterns_e2e(a: argparse.Namespace) -> int:
+    from harflow.bench.patterns_e2e import main
+
+    return main(a)
+
+
 def _common(p: argparse.ArgumentParser, out_required: bool = True) -> None:
     p.add_argument("--out", required=out_required, help="results JSON file to write")
     p.add_argument("--tag", default=None, help="label of this environment in reports (default: detected)")
@@ -397,6 +403,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("results", nargs="+", help="results JSON files")
     rp.add_argument("--out", default="report", help="output directory")
     rp.set_defaults(func=_clear_errors(_cmd_report))
+
+    pe = bs.add_parser(
+        "patterns-e2e",
+        help="activity patterns end to end: simulated persons' sensor streams through the service vs truth",
+    )
+    from harflow.bench.patterns_e2e import add_arguments
+
+    add_arguments(pe)
+    pe.set_defaults(func=_clear_errors(_cmd_patterns_e2e))
 
     st = bs.add_parser("study", help="the whole CPU study on this machine: host [+ container] + report")
     st.add_argument("--out", default="results", help="directory for results JSON and report/")

@@ -18,6 +18,7 @@ import datetime as dt
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from harflow.patterns.cohort import Cohort, SimulationConfig, iso8601
 from harflow.patterns.fine_structure import ACTIVITIES, Pieces, hapt_pieces
 from harflow.patterns.injections import (
     EMERGENCY_POSTURES,
+    Change,
     Emergency,
     assign_changes,
     effects,
@@ -41,16 +43,35 @@ from harflow.patterns.routines import HOUR, Calendar, draw_routines, plan_days
 __all__ = ["Cohort", "SimulationConfig", "main", "simulate_cohort", "write_cohort"]
 
 
-def simulate_cohort(config: SimulationConfig | None = None, pieces: Pieces | None = None) -> Cohort:
+def simulate_cohort(
+    config: SimulationConfig | None = None,
+    pieces: Pieces | None = None,
+    *,
+    changes: Sequence[Change | None] | None = None,
+    emergencies_on: Sequence[Sequence[int]] | None = None,
+    bodies: Sequence[str] | None = None,
+) -> Cohort:
     """Simulate every person's timeline. The cohort's generator draws the routines, changes and bodies;
-    each person's days then draw from their own stream (seed, index), independent of the others'."""
+    each person's days then draw from their own stream (seed, index), independent of the others'.
+
+    ``changes`` (one per person, ``None`` = no change), ``emergencies_on`` (per person, the day indices
+    with an emergency) and ``bodies`` (per person, the HAPT test subject) replace the drawn ones, for a
+    cohort designed case by case (the end-to-end run); the rest is drawn as usual."""
     cfg = config or SimulationConfig()
+    for name, given in (("changes", changes), ("emergencies_on", emergencies_on), ("bodies", bodies)):
+        if given is not None and len(given) != cfg.persons:
+            raise ValueError(f"{name}: {len(given)} entries for {cfg.persons} persons")
     pieces = pieces or hapt_pieces()
     cal = Calendar.of(cfg.start, cfg.days, cfg.tz)
     rng = np.random.default_rng(cfg.seed)
     routines = draw_routines(rng, cfg.persons, cfg.routine)
-    changes = assign_changes(rng, cfg.persons, cfg.days, cfg.changed_fraction, cfg.changes, cfg.onset_window)
-    bodies = tuple(str(b) for b in rng.choice(pieces.subjects, cfg.persons))
+    drawn = assign_changes(rng, cfg.persons, cfg.days, cfg.changed_fraction, cfg.changes, cfg.onset_window)
+    changes = list(changes) if changes is not None else drawn
+    drawn_bodies = tuple(str(b) for b in rng.choice(pieces.subjects, cfg.persons))
+    if bodies is not None and not set(bodies) <= set(pieces.subjects):
+        unknown = sorted(set(bodies) - set(pieces.subjects))
+        raise ValueError(f"bodies {unknown} are not HAPT test subjects ({', '.join(pieces.subjects)})")
+    bodies = tuple(bodies) if bodies is not None else drawn_bodies
     width = max(3, len(str(cfg.persons)))
     names = tuple(f"p{i + 1:0{width}d}" for i in range(cfg.persons))
 
@@ -61,7 +82,10 @@ def simulate_cohort(config: SimulationConfig | None = None, pieces: Pieces | Non
         seg = person_segments(prng, plan, routines, i, cal, pieces, bodies[i], cfg.routine)
         ems: list[Emergency] = []
         lo, hi = np.log(cfg.emergency_hours[0]), np.log(cfg.emergency_hours[1])
-        for d in emergency_days(prng, cfg.days, cfg.emergency_rate, ~plan.missing).tolist():
+        em_days = emergency_days(prng, cfg.days, cfg.emergency_rate, ~plan.missing).tolist()
+        if emergencies_on is not None:
+            em_days = [d for d in emergencies_on[i] if not plan.missing[d]]
+        for d in em_days:
             awake = plan.bed[d] - plan.wake[d]
             t0 = int(plan.wake[d] + HOUR + prng.random() * (awake - 2 * HOUR))
             t1 = int(min(t0 + np.exp(prng.uniform(lo, hi)) * HOUR, cal.midnight[d + 1]))
