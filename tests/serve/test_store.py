@@ -33,7 +33,7 @@ def test_migrations_are_idempotent_and_create_the_schema(db_url):
     migrate(db_url)
     s = Store(db_url)
     with s.engine.connect() as c:
-        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
         for table in (
             "persons",
             "device_assignments",

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from harflow.serve.deps import PrincipalDep, ServiceDep
 from harflow.serve.protocol import PredictRequest, PredictResponse
 
 router = APIRouter()
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+    }
+}
+
+
+async def _parse(request: Request, svc) -> PredictRequest:
+    """The body, read and validated only now, after authentication (the route's dependencies): its size is
+    bounded by BodyLimits, and parsing runs off the event loop."""
+    raw = await request.body()
+    try:
+        return await svc.off_loop(PredictRequest.model_validate_json, raw)
+    except ValidationError as e:
+        raise RequestValidationError([{**x, "loc": ("body", *x["loc"])} for x in e.errors()]) from None
 
 
 @router.get("/v1/model", tags=["model"])
@@ -22,8 +40,11 @@ async def model_info(svc: ServiceDep, p: PrincipalDep) -> dict:
     }
 
 
-@router.post("/v1/predict", tags=["inference"], response_model=PredictResponse)
-async def predict(body: PredictRequest, svc: ServiceDep, p: PrincipalDep):
+@router.post("/v1/predict", tags=["inference"], response_model=PredictResponse, openapi_extra=_BODY)
+async def predict(request: Request, svc: ServiceDep, p: PrincipalDep):
+    body = await _parse(request, svc)
+    if p.kind == "device":
+        svc.limits.windows.take(p.key_hash, len(body.windows))  # RateLimited → 429
     m = svc.model
     L, C = m.spec.length, len(m.spec.channels)
     for i, w in enumerate(body.windows):
