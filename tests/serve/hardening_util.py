@@ -40,5 +40,3 @@ def stored_windows(srv, device: str) -> int:
 def raw(port: int, timeout: float = 10.0) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     return s
-
-

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harflow.serve.security_headers import CONTENT_SECURITY_POLICY
 from tests.serve.conftest import Server
 
 CSP = (
@@ -50,9 +49,9 @@ def test_no_cdn_docs_and_openapi_for_admins_with_security_schemes(srv):
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/v1/model", "/nowhere"])
 def test_security_headers_on_every_answer(srv, path):
     r = httpx.get(f"{srv.url}{path}")
-    assert r.headers["content-security-policy"] == CSP == CONTENT_SECURITY_POLICY
-    assert r.headers["x-content-type-options"] == "nosniff"
-    assert r.headers["referrer-policy"] == "no-referrer"
+    assert r.headers.get("content-security-policy") == CSP
+    assert r.headers.get("x-content-type-options") == "nosniff"
+    assert r.headers.get("referrer-policy") == "no-referrer"
     assert "strict-transport-security" not in r.headers  # plain HTTP here: no HSTS
 
 
