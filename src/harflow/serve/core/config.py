@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's headers")
     body_timeout_s: float = Field(30.0, gt=0, description="time a client has to send a request's body")
     token_ttl_s: float = Field(365 * 86400.0, gt=0, description="lifetime of a new device token by default")
-    max_tokens_per_device: int = Field(16, ge=1, description="active (unexpired, unrevoked) tokens per device")
+    max_tokens_per_device: int = Field(16, ge=1, description="active (unexpired, unrevoked) tokens a device")
     token_cache_s: float = Field(
         2.0, ge=0, description="how long a worker trusts a token lookup: revocation takes effect within it"
     )
