@@ -54,5 +54,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing():  # keep-alive: the next request's headers are due in time too
+        # keep-alive: the next request's headers are due in time too (unless a pipelined one already started)
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and not self.transport.is_closing():
             self._arm()
