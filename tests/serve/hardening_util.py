@@ -31,6 +31,15 @@ def recv_until(ws: ClientConnection, n_predictions: int, timeout: float = 30) ->
     return out
 
 
+def recv_answer(ws: ClientConnection, timeout: float = 30) -> list[dict]:
+    """Messages until one prediction or one error arrived: a window's answer, whichever it is."""
+    out: list[dict] = []
+    while not any(m["type"] in ("prediction", "error") for m in out):
+        msg = json.loads(ws.recv(timeout=timeout))
+        out += msg if isinstance(msg, list) else [msg]
+    return out
+
+
 def stored_windows(srv, device: str) -> int:
     r = httpx.get(f"{srv.url}/v1/devices/{device}/timeline", headers=srv.admin())
     r.raise_for_status()

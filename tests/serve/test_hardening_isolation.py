@@ -17,7 +17,7 @@ from harflow.serve.db.queries import Batch, Store, prediction_row
 from harflow.serve.db.session import migrate
 from harflow.serve.db.writer import Writer
 from tests.serve.conftest import Server
-from tests.serve.hardening_util import HOP, chunk, recv_until, stored_windows
+from tests.serve.hardening_util import HOP, chunk, recv_answer, recv_until, stored_windows
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_a_bad_device_cannot_fail_another_devices_windows(srv, attack):
             for k in range(n + 1):  # chunk k (k ≥ 1) completes window k-1
                 ws.send(chunk(k, k * HOP))
                 if k:
-                    msgs += recv_until(ws, 1)
+                    msgs += recv_answer(ws)
     finally:
         stop.set()
         t.join(30)
