@@ -42,9 +42,11 @@ async def model_info(svc: ServiceDep, p: PrincipalDep) -> dict:
 
 @router.post("/v1/predict", tags=["inference"], response_model=PredictResponse, openapi_extra=_BODY)
 async def predict(request: Request, svc: ServiceDep, p: PrincipalDep):
+    if p.kind == "device":  # an exhausted key is refused before its body is read
+        svc.limits.windows.check(p.key_hash)
     body = await _parse(request, svc)
     if p.kind == "device":
-        svc.limits.windows.take(p.key_hash, len(body.windows))  # RateLimited → 429
+        svc.limits.windows.take(p.key_hash, len(body.windows), debt=True)  # RateLimited → 429
     m = svc.model
     L, C = m.spec.length, len(m.spec.channels)
     for i, w in enumerate(body.windows):
