@@ -1,15 +1,16 @@
 """The good stream's latency while one attacker of issue 18 runs beside it (rows 1, 2, 7 and 8).
 
-One device streams a 50 Hz signal in real time (chunks of 32 samples every 0.64 s: one window answered per
-two chunks); its latency is from sending the chunk that completes a window to the committed answer. Beside
-it, for the same wall time, one attacker:
+One device streams a 50 Hz signal at ``--speed`` x real time (chunks of 32 samples; every second chunk
+completes a window); its latency is from sending the chunk that completes a window to the committed answer,
+the first two answers (the connection's warm-up) left out. Beside it, for the same wall time, one attacker:
 
 - ``row1``: a device sending chunks with seq 2^63 and rows of 3e38, as fast as it is answered;
 - ``row2``: unauthenticated 40 MB posts and, with a device token, 3 MB bodies of junk;
 - ``row7``: 16 clients posting 256-window requests with one device token;
 - ``row8``: 2000-sample chunks declared at 1 Hz.
 
-python -m harflow.bench.attack --model RUN_DIR [--seconds 15] [--attacks none,row1,row2,row7,row8] [--dry-run]
+python -m harflow.bench.attack --model RUN_DIR [--seconds 15] [--speed 4] [--attacks none,row1,row2,row7,row8]
+                               [--dry-run]
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ async def _token(c: httpx.AsyncClient, url: str, device: str) -> str:
     return r.json()["token"]
 
 
-async def good_stream(url: str, token: str, seconds: float) -> dict:
+async def good_stream(url: str, token: str, seconds: float, speed: float) -> dict:
     rng = np.random.default_rng(0)
     lat, errors = [], []
     ws_url = url.replace("http", "ws", 1) + "/v1/streams/good?token=" + token
@@ -49,7 +50,7 @@ async def good_stream(url: str, token: str, seconds: float) -> dict:
         t_begin = time.perf_counter()
         k = 0
         while time.perf_counter() - t_begin < seconds:
-            due = t_begin + (k + 1) * CHUNK / RATE
+            due = t_begin + (k + 1) * CHUNK / RATE / speed
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             sent = time.perf_counter()
             await ws.send(_chunk(k, k * CHUNK, CHUNK, rng))
@@ -61,6 +62,7 @@ async def good_stream(url: str, token: str, seconds: float) -> dict:
                 else:
                     lat.append(time.perf_counter() - sent)
             k += 1
+    lat = lat[2:]
     a = np.array(lat) * 1000 if lat else np.array([np.nan])
     return {
         "answered": len(lat),
@@ -137,7 +139,7 @@ async def _row8(url: str, token: str, stop: asyncio.Event) -> int:
 ATTACKS = {"row1": _row1, "row2": _row2, "row7": _row7, "row8": _row8}
 
 
-async def one_run(url: str, attack: str, seconds: float) -> dict:
+async def one_run(url: str, attack: str, seconds: float, speed: float) -> dict:
     async with httpx.AsyncClient(timeout=30) as c:
         good_tok = await _token(c, url, "good")
         bad_tok = await _token(c, url, {"row1": "bad1", "row8": "bad8"}.get(attack, "bad"))
@@ -145,7 +147,7 @@ async def one_run(url: str, attack: str, seconds: float) -> dict:
     att = asyncio.create_task(ATTACKS[attack](url, bad_tok, stop)) if attack != "none" else None
     await asyncio.sleep(0.5 if att else 0)
     try:
-        res = await good_stream(url, good_tok, seconds)
+        res = await good_stream(url, good_tok, seconds, speed)
     finally:
         stop.set()
     if att:
@@ -162,7 +164,7 @@ def main(a: argparse.Namespace) -> list[dict]:
         with tempfile.TemporaryDirectory(prefix="harflow-attack-") as d:
             proc, url = start_server(a.model, ADMIN, d, backend=a.backend)
             try:
-                out.append(asyncio.run(one_run(url, attack, 3.0 if a.dry_run else a.seconds)))
+                out.append(asyncio.run(one_run(url, attack, 3.0 if a.dry_run else a.seconds, a.speed)))
             finally:
                 stop_server(proc)
         print(json.dumps(out[-1]), flush=True)
@@ -175,5 +177,6 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--attacks", default="none,row1,row2,row7,row8")
     p.add_argument("--backend", default="torch")
+    p.add_argument("--speed", type=float, default=4.0, help="the good stream's pace, x real time")
     p.add_argument("--dry-run", action="store_true", help="3 s per attack")
     main(p.parse_args())

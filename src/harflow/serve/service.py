@@ -51,10 +51,12 @@ class Model:
 
 
 class Limits:
-    """Per-key token buckets of this process: REST requests, and windows (REST and streams together)."""
+    """Per-key token buckets of this process: REST requests, stream messages, and windows (REST and streams
+    together)."""
 
     def __init__(self, s: Settings) -> None:
         self.requests = Buckets(s.rate_limit_rps, s.rate_limit_burst, "requests")
+        self.messages = Buckets(s.rate_limit_messages_per_s, s.rate_limit_messages_burst, "messages")
         self.windows = Buckets(s.rate_limit_windows_per_s, s.rate_limit_windows_burst, "windows")
 
 

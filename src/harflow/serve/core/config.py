@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         20.0, ge=0, description="REST requests per second per device token (0 = no limit; admin keys exempt)"
     )
     rate_limit_burst: float = Field(40.0, ge=1, description="REST requests a token may send at once")
+    rate_limit_messages_per_s: float = Field(
+        50.0, ge=0, description="stream messages per second per device token (0 = no limit)"
+    )
+    rate_limit_messages_burst: float = Field(
+        200.0, ge=1, description="stream messages a token may send at once"
+    )
     rate_limit_windows_per_s: float = Field(
         200.0, ge=0, description="windows per second per device token, REST and streams (0 = no limit)"
     )

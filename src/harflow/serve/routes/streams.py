@@ -91,6 +91,7 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str, p: Principal) -> Non
     idle, revoked = False, None
     limited = p.kind == "device"  # admin keys are not rate-limited
     authed_at = time.monotonic()
+    strikes = 0  # bad messages in a row
     try:
         while True:
             try:  # asyncio.timeout, not wait_for: no Task per message (wait_for's was ~8 % of the loop)
@@ -103,6 +104,13 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str, p: Principal) -> Non
             if msg["type"] == "websocket.disconnect":
                 return
             t_recv = time.perf_counter()
+            if limited:  # messages are counted before anything is parsed
+                try:
+                    svc.limits.messages.take(p.key_hash)
+                except RateLimited as e:
+                    await error("rate_limited", str(e), retry_after_s=round(e.retry_after_s, 3))
+                    await _penalty(e.retry_after_s)
+                    continue
             data, text = msg.get("bytes"), msg.get("text")
             size = len(data) if data is not None else len((text or "").encode())
             if size > s.max_message_bytes:
@@ -132,10 +140,15 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str, p: Principal) -> Non
                 win = stream.push(seq, t0, rate, samples)
             except ProtocolError as e:
                 await error(e.kind, str(e))
+                strikes += 1
+                if strikes > 3:  # a stream sending nothing but bad data is read ever more slowly
+                    await _penalty(0.05 * (strikes - 3))
                 continue
             except RateLimited as e:
                 await error("rate_limited", str(e), seq=seq, retry_after_s=round(e.retry_after_s, 3))
+                await _penalty(e.retry_after_s)
                 continue
+            strikes = 0
             if len(win.X):
                 queue.put_nowait((seq, win, t_recv))
     finally:
@@ -148,6 +161,12 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str, p: Principal) -> Non
             await ws.close(1000, f"idle for {s.idle_timeout_s:g}s")
         elif revoked:
             await ws.close(POLICY_VIOLATION, revoked)
+
+
+async def _penalty(seconds: float) -> None:
+    """Read nothing from this stream for a while: what it sends meanwhile waits in its TCP buffers, so a
+    client that ignores errors slows itself down instead of the service (the idle timer restarts after)."""
+    await asyncio.sleep(min(seconds, 5.0))
 
 
 async def _process(queue: asyncio.Queue, svc, device_id: str, send, error) -> None:
