@@ -152,6 +152,7 @@ def _attacker(attack: str, url: str, token: str, seconds: float, out) -> None:
         asyncio.get_running_loop().call_later(seconds, stop.set)
         return await ATTACKS[attack](url, token, stop)
 
+    out.put("ready")  # imports done: the spawn's start-up CPU is not charged to the good stream
     try:
         out.put(asyncio.run(run()))
     except Exception as e:  # the attacker's own failure is not the good stream's
@@ -166,8 +167,9 @@ async def one_run(url: str, attack: str, seconds: float, speed: float) -> dict:
     if attack != "none":
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
-        proc = ctx.Process(target=_attacker, args=(attack, url, bad_tok, seconds + 1.5, out), daemon=True)
+        proc = ctx.Process(target=_attacker, args=(attack, url, bad_tok, seconds + 2.0, out), daemon=True)
         proc.start()
+        await asyncio.get_running_loop().run_in_executor(None, out.get, True, 120)  # "ready"
         await asyncio.sleep(1.0)  # the attacker is running before the good stream starts
     res = await good_stream(url, good_tok, seconds, speed)
     if proc:
