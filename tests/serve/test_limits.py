@@ -111,7 +111,9 @@ def test_idle_stream_is_closed_normally_after_the_timeout(idle_server, signals):
         e = closed(ws, 10 * IDLE_S)
         assert e.rcvd is not None and e.rcvd.code == 1000
         assert IDLE_S * 0.9 <= time.monotonic() - t <= IDLE_S + 3
-    assert 'harflow_errors_total{kind="idle"}' in httpx.get(f"{srv.url}/metrics").text
+    assert (
+        'harflow_errors_total{kind="idle"}' in httpx.get(f"{srv.url}/metrics", headers=srv.admin()).text
+    )  # row 10: admin only
 
 
 def test_a_stream_that_keeps_sending_is_not_closed(idle_server, signals):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 
@@ -67,11 +68,14 @@ def parse_admin_keys(spec: str) -> set[str]:
 
 
 class Authenticator:
-    def __init__(self, enabled: bool, admin_keys: str, token_device) -> None:
+    def __init__(self, enabled: bool, admin_keys: str, token_device, cache_s: float = 2.0) -> None:
         self.enabled = enabled
         self.admin = parse_admin_keys(admin_keys)
         self.token_device = token_device  # hash → device id or None (a DB lookup)
-        self.cache: dict[str, str] = {}
+        # hash → (device, when looked up): trusted for cache_s only, so a revocation reaches every worker
+        # process within cache_s without any message between them
+        self.cache: dict[str, tuple[str, float]] = {}
+        self.cache_s = cache_s
         if enabled and not self.admin:
             raise ValueError(
                 "auth is on but no admin key is configured: set HARFLOW_ADMIN_KEYS "
@@ -89,10 +93,15 @@ class Authenticator:
         h = hash_key(key)
         if any(hmac.compare_digest(h, a) for a in self.admin):
             return Principal("admin", h)
-        dev = self.cache.get(h)
+        now = time.monotonic()
+        hit = self.cache.get(h)
+        if hit is not None and now - hit[1] < self.cache_s:
+            return Principal("device", h, hit[0])
+        dev = self.token_device(h)
         if dev is None:
-            dev = self.token_device(h)
-            if dev is None:
-                raise AuthError(401, "invalid API key or device token")
-            self.cache[h] = dev
+            self.cache.pop(h, None)
+            raise AuthError(401, "invalid, expired or revoked API key or device token")
+        if len(self.cache) > 100_000:  # unknown keys are never cached; this bounds the known ones
+            self.cache.clear()
+        self.cache[h] = (dev, now)
         return Principal("device", h, dev)

@@ -14,8 +14,11 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction, groups: dict | None = None) -> None:
+    from harflow.serve import tokens_cli
+
     if groups and "patterns" in groups:
         _register_patterns_run(groups["patterns"])
+    tokens_cli.register(sub)
     s = sub.add_parser("serve", help="run the real-time recognition service (FastAPI + uvicorn)")
     s.add_argument("--model", required=False, default=None, help="run directory to serve (or HARFLOW_MODEL)")
     s.add_argument("--host", default="127.0.0.1")
@@ -147,6 +150,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     from harflow.serve.core.config import Settings
     from harflow.serve.db.session import migrate
     from harflow.serve.logs import log_config
+    from harflow.serve.slow_clients import HeaderTimeoutProtocol
 
     # the CLI's choices become env vars so every uvicorn worker process builds the same Settings
     for flag, env in (
@@ -189,5 +193,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         ws_ping_interval=None,
         ws_per_message_deflate=settings.ws_compression,
         access_log=False,
+        http=HeaderTimeoutProtocol,  # a header read timeout (HARFLOW_HEADER_TIMEOUT_S); bodies: BodyLimits
+        timeout_keep_alive=5,
     )
     return 0

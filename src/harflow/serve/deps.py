@@ -10,19 +10,25 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from harflow.serve.auth import AuthError, Principal, credentials
+from harflow.serve.protocol import ID_CHARS
 from harflow.serve.service import Service
 from harflow.serve.sessions import SESSION_COOKIE, session_principal
 
-# the one device-id rule, for REST paths and WebSocket paths alike
-DEVICE_ID_CHARS = r"[A-Za-z0-9._:-]{1,128}"
+DEVICE_ID_CHARS = ID_CHARS  # the one id rule (protocol.ID_CHARS), for REST and WebSocket paths alike
 _DEVICE_ID = re.compile(DEVICE_ID_CHARS)
 
 
 def valid_device_id(device_id: str) -> bool:
     return _DEVICE_ID.fullmatch(device_id) is not None
+
+
+# declared for OpenAPI's security schemes; the credential itself is read by auth.credentials
+_bearer = HTTPBearer(auto_error=False, description="an admin API key or a device token")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same keys, as a header")
 
 
 def get_service(request: Request) -> Service:
@@ -32,15 +38,20 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-async def get_principal(request: Request, svc: ServiceDep) -> Principal:
+async def get_principal(
+    request: Request, svc: ServiceDep, _b=Security(_bearer), _k=Security(_api_key)
+) -> Principal:
     key = credentials(request.headers)
     if key is None and SESSION_COOKIE in request.cookies:  # the web app's pages calling the API
         return await session_principal(request)
     try:
-        return await svc.off_loop(svc.auth.authenticate, key)
+        p = await svc.off_loop(svc.auth.authenticate, key)
     except AuthError as e:
         svc.metrics.errors.labels("auth").inc()
         raise HTTPException(e.status, str(e), headers={"WWW-Authenticate": "Bearer"}) from None
+    if p.kind == "device":  # admin keys are the operators' own: not limited
+        svc.limits.requests.take(p.key_hash)  # RateLimited → 429 (main.py)
+    return p
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

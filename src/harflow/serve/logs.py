@@ -1,10 +1,33 @@
-"""JSON log lines (one object per line) for the service and uvicorn."""
+"""JSON log lines (one object per line) for the service and uvicorn; credentials are redacted from every
+line (uvicorn logs WebSocket paths with their query string, and browsers can only send tokens there)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
+
+# ?token=…, &api_key=…, key=…, and Bearer/X-API-Key values, wherever they appear in a line
+_SECRET = re.compile(
+    r"(?i)((?:[?&;\s]|^)(?:token|access_token|api_key|apikey|key)=)[^&\s\"'#]+"
+    r"|(bearer\s+)[A-Za-z0-9._~+/=-]+|(x-api-key['\"]?\s*[:=,]\s*['\"]?)[^\s'\",}]+"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "[redacted]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record's message with credentials replaced by ``[redacted]`` (before any formatter)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        clean = redact(msg)
+        if clean != msg:
+            record.msg, record.args = clean, ()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,10 +48,16 @@ def log_config(json_lines: bool, level: str) -> dict:
     fmt = (
         {"()": JsonFormatter} if json_lines else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
     )
-    handler = {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+        "filters": ["redact"],
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"redact": {"()": RedactSecrets}},
         "formatters": {"default": fmt},
         "handlers": {"default": handler},
         "loggers": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from harflow.data.frames import FrameError, decode_frame
 
@@ -16,14 +16,29 @@ class ProtocolError(ValueError):
         self.kind = kind
 
 
+# the one id rule (devices, persons), for REST and WebSocket paths and bodies alike: it starts with a letter
+# or digit (so "." and ".." are not ids) and is matched as a whole: re.fullmatch here, ^…$ in pydantic's Rust
+# regex, where $ is the end of the text ("abc\n" is not an id)
+ID_CHARS = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+# the largest value a BIGINT column holds: a larger seq is refused here, not by the database in a group
+# commit
+MAX_SEQ = 2**63 - 1
+# sensor values beyond this are not measurements (HAPT: |acc| < 10 g, |gyro| < 40 rad/s); the model turns
+# values near the float32 limit into NaN probabilities
+MAX_ABS_VALUE = 1e6
+
+
 class Chunk(BaseModel):
-    seq: int = Field(ge=0, description="strictly increasing per stream")
-    t0: float = Field(description="device time (s) of the first sample")
-    rate: float = Field(gt=0, description="sample rate of this chunk in Hz")
+    # strict: "1" is not a seq and true is not a sample
+    model_config = ConfigDict(strict=True)
+    seq: int = Field(ge=0, le=MAX_SEQ, description="strictly increasing per stream")
+    t0: float = Field(allow_inf_nan=False, description="device time (s) of the first sample")
+    rate: float = Field(gt=0, allow_inf_nan=False, description="sample rate of this chunk in Hz")
     samples: list[list[float]] = Field(description="rows of [acc_x, acc_y, acc_z, gyro_x, gyro_y, gyro_z]")
 
 
 class PredictRequest(BaseModel):
+    model_config = ConfigDict(strict=True)
     windows: list[list[list[float]]] = Field(
         min_length=1, max_length=256, description="windows of shape (N, window length, channels), raw units"
     )
@@ -39,9 +54,32 @@ class PredictResponse(BaseModel):
     predictions: list[WindowPrediction]
 
 
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    ttl_s: float | None = Field(
+        None, gt=0, le=10 * 365 * 86400, description="lifetime in seconds (unset: HARFLOW_TOKEN_TTL_S)"
+    )
+
+
 class TokenResponse(BaseModel):
     device_id: str
     token: str
+    id: str = Field(description="the token's public id (a prefix of its hash), for listing and revoking")
+    expires_at: float | None
+
+
+class TokenInfo(BaseModel):
+    id: str
+    device_id: str
+    created_at: float
+    expires_at: float | None
+    revoked_at: float | None
+    active: bool
+
+
+class Tokens(BaseModel):
+    device_id: str
+    tokens: list[TokenInfo]
 
 
 class Segment(BaseModel):

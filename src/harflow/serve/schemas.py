@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ID = r"^[A-Za-z0-9._:-]{1,128}$"
+from harflow.serve.protocol import ID_CHARS
+
+ID = f"^{ID_CHARS}$"
 
 
 class PersonIn(BaseModel):

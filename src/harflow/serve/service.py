@@ -23,9 +23,11 @@ from harflow.serve.db.alerts import Alerts
 from harflow.serve.db.analytics import Analytics
 from harflow.serve.db.persons import Persons
 from harflow.serve.db.queries import Store
+from harflow.serve.db.tokens import Tokens
 from harflow.serve.db.writer import Writer
 from harflow.serve.live_patterns import LivePatterns
 from harflow.serve.metrics import Metrics
+from harflow.serve.ratelimit import Buckets
 from harflow.serve.tasks import cancel
 from harflow.serve.webhooks import Deliverer
 
@@ -48,6 +50,16 @@ class Model:
             self.backend.predict_proba(np.zeros((n, self.spec.length, len(self.spec.channels)), np.float32))
 
 
+class Limits:
+    """Per-key token buckets of this process: REST requests, stream messages, and windows (REST and streams
+    together)."""
+
+    def __init__(self, s: Settings) -> None:
+        self.requests = Buckets(s.rate_limit_rps, s.rate_limit_burst, "requests")
+        self.messages = Buckets(s.rate_limit_messages_per_s, s.rate_limit_messages_burst, "messages")
+        self.windows = Buckets(s.rate_limit_windows_per_s, s.rate_limit_windows_burst, "windows")
+
+
 class Service:
     def __init__(self, settings: Settings) -> None:
         if not settings.model:
@@ -59,8 +71,12 @@ class Service:
         self.persons = Persons(self.store.engine)
         self.alerts = Alerts(self.store.engine)
         self.analytics = Analytics(self.store.engine)
-        self.auth = Authenticator(settings.auth, settings.admin_keys, self.store.token_device)
+        self.tokens = Tokens(self.store.engine)
+        self.auth = Authenticator(
+            settings.auth, settings.admin_keys, self.tokens.device_of, settings.token_cache_s
+        )
         self.model = Model(settings.model, settings.backend, settings.threads, settings.max_batch)
+        self.limits = Limits(settings)
         self.streams_per_key: dict[str, int] = {}
         self.active: set[str] = set()
         self.aux = ThreadPoolExecutor(2, thread_name_prefix="harflow-aux")  # auth lookups, reads

@@ -12,7 +12,7 @@ import numpy as np
 
 from harflow.data.resample import needs_resampling, resample
 from harflow.data.windows import WindowSpec, slice_windows, window_starts
-from harflow.serve.protocol import ProtocolError
+from harflow.serve.protocol import MAX_ABS_VALUE, ProtocolError
 
 
 @dataclass
@@ -30,6 +30,7 @@ class DeviceStream:
         max_rate: float = 1000.0,
         max_gap_s: float = 5.0,
         max_samples: int = 2000,
+        max_windows: int = 100,
     ) -> None:
         self.spec = spec
         self.channels = len(spec.channels)
@@ -39,6 +40,7 @@ class DeviceStream:
             max_gap_s,
             max_samples,
         )
+        self.max_windows = max_windows
         self.last_seq: int | None = None
         self.last_t: float | None = None  # device time of the last raw sample received
         self.last_x: np.ndarray | None = None  # its values (resampling continues from it)
@@ -70,11 +72,26 @@ class DeviceStream:
                 "non_finite",
                 f"chunk seq {seq}: sample {r} channel {self.spec.channels[c]} is {samples[r, c]}",
             )
+        if np.abs(samples).max() > MAX_ABS_VALUE:
+            r, c = np.argwhere(np.abs(samples) > MAX_ABS_VALUE)[0]
+            raise ProtocolError(
+                "range",
+                f"chunk seq {seq}: sample {r} channel {self.spec.channels[c]} is {samples[r, c]:g}; "
+                f"|values| above {MAX_ABS_VALUE:g} are not sensor readings",
+            )
         if not np.isfinite(t0):
             raise ProtocolError("time", f"chunk seq {seq}: t0 is {t0}")
         if not (np.isfinite(rate) and self.min_rate <= rate <= self.max_rate):
             raise ProtocolError(
                 "rate", f"chunk seq {seq}: rate {rate} Hz is outside [{self.min_rate}, {self.max_rate}] Hz"
+            )
+        # a low declared rate stretches few samples over a long time: the work is the windows it yields
+        windows = (len(samples) * self.spec.rate_hz / rate) / self.spec.hop
+        if windows > self.max_windows:
+            raise ProtocolError(
+                "too_many_windows",
+                f"chunk seq {seq}: {len(samples)} samples at {rate:g} Hz would make about {windows:.0f} "
+                f"windows; at most {self.max_windows} per message (send shorter chunks)",
             )
         if self.last_seq is not None and seq <= self.last_seq:
             what = "duplicated" if seq == self.last_seq else "non-monotonic"

@@ -71,6 +71,43 @@ class Settings(BaseSettings):
     login_window_s: float = Field(900.0, gt=0, description="the sign-in rate limits' sliding window")
     log_json: bool = True
     log_level: str = "INFO"
+    # --- hardening: bounded inputs, tokens, rate limits, exposure (docs/serving.md "Limits and exposure") --
+    max_body_bytes: int = Field(
+        4 << 20, ge=1024, description="largest HTTP request body; refused with 413 before it is read"
+    )
+    max_windows_per_message: int = Field(
+        100, ge=1, description="windows one stream message may produce (a low declared rate multiplies them)"
+    )
+    header_timeout_s: float = Field(10.0, gt=0, description="time a client has to send a request's headers")
+    body_timeout_s: float = Field(30.0, gt=0, description="time a client has to send a request's body")
+    token_ttl_s: float = Field(365 * 86400.0, gt=0, description="lifetime of a new device token by default")
+    max_tokens_per_device: int = Field(16, ge=1, description="active (unexpired, unrevoked) tokens a device")
+    token_cache_s: float = Field(
+        2.0, ge=0, description="how long a worker trusts a token lookup: revocation takes effect within it"
+    )
+    rate_limit_rps: float = Field(
+        20.0, ge=0, description="REST requests per second per device token (0 = no limit; admin keys exempt)"
+    )
+    rate_limit_burst: float = Field(40.0, ge=1, description="REST requests a token may send at once")
+    rate_limit_messages_per_s: float = Field(
+        50.0, ge=0, description="stream messages per second per device token (0 = no limit)"
+    )
+    rate_limit_messages_burst: float = Field(
+        200.0, ge=1, description="stream messages a token may send at once"
+    )
+    rate_limit_windows_per_s: float = Field(
+        200.0, ge=0, description="windows per second per device token, REST and streams (0 = no limit)"
+    )
+    rate_limit_windows_burst: float = Field(1024.0, ge=1, description="windows a token may send at once")
+    ops_public: bool = Field(
+        False, description="serve /metrics and readiness details without the admin key (else admin only)"
+    )
+    api_docs: bool = Field(False, description="serve /openapi.json to everyone (else admin only)")
+    trusted_hosts: str = Field(
+        "127.0.0.1,localhost,[::1]",
+        description="comma-separated Host header values accepted ('*' = any, e.g. behind an ingress)",
+    )
+    hsts: bool = Field(False, description="send Strict-Transport-Security (only when served over TLS)")
 
     @model_validator(mode="after")
     def _webhooks_need_a_secret(self) -> Settings:
@@ -79,6 +116,9 @@ class Settings(BaseSettings):
                 "HARFLOW_WEBHOOK_URLS is set but HARFLOW_WEBHOOK_SECRET is empty: deliveries are signed"
             )
         return self
+
+    def trusted_host_list(self) -> list[str]:
+        return [h.strip() for h in self.trusted_hosts.split(",") if h.strip()]
 
     def webhook_targets(self) -> list[str]:
         return [u.strip() for u in self.webhook_urls.split(",") if u.strip()]

@@ -7,11 +7,13 @@ Synchronous queries; the service calls them on its DB thread. Writes from stream
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 
 from harflow.serve.db.session import make_engine
 from harflow.serve.db.tables import events, predictions, segments, tokens
@@ -33,13 +35,43 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
 
-    def write(self, batch: Batch) -> None:
+    def write(self, batch: Batch) -> dict[tuple[str, float], dict[str, Any]]:
+        """Store the batch in one transaction; a window is stored once per (device, t_start) and an event once
+        per (device, type, t), however often it arrives. Returns the stored rows of the windows that were
+        already there (a resend, or a second connection of the device), keyed by (device_id, t_start)."""
         now = time.time()
         with self.engine.begin() as conn:
+            earlier: dict[tuple[str, float], dict[str, Any]] = {}
             if batch.predictions:
-                conn.execute(insert(predictions), [{**r, "created_at": now} for r in batch.predictions])
+                earlier = self._stored_windows(conn, batch.predictions)
+                fresh: dict[tuple[str, float], dict[str, Any]] = {}
+                for r in batch.predictions:
+                    k = (r["device_id"], r["t_start"])
+                    if k in earlier:
+                        continue
+                    if k in fresh:  # twice in this very batch: the first one is what is stored
+                        earlier[k] = fresh[k]
+                    else:
+                        fresh[k] = r
+                if fresh:
+                    rows = [{**r, "created_at": now} for r in fresh.values()]
+                    conn.execute(_insert_ignore(conn, predictions, ("device_id", "t_start")), rows)
             if batch.events:
-                conn.execute(insert(events), [{**r, "created_at": now} for r in batch.events])
+                rows = {(e["device_id"], e["type"], e["t"]): {**e, "created_at": now} for e in batch.events}
+                conn.execute(_insert_ignore(conn, events, ("device_id", "type", "t")), list(rows.values()))
+            return earlier
+
+    @staticmethod
+    def _stored_windows(conn, rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, Any]]:
+        keys = list({(r["device_id"], r["t_start"]) for r in rows})
+        out: dict[tuple[str, float], dict[str, Any]] = {}
+        for i in range(0, len(keys), 400):  # bound the statement's parameters (SQLite allows 32,766)
+            q = select(predictions).where(
+                tuple_(predictions.c.device_id, predictions.c.t_start).in_(keys[i : i + 400])
+            )
+            for r in conn.execute(q):
+                out[(r.device_id, r.t_start)] = dict(r._mapping)
+        return out
 
     def ping(self) -> bool:
         with self.engine.connect() as conn:
@@ -53,8 +85,9 @@ class Store:
             )
 
     def token_device(self, token_hash: str) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(tokens.c.device_id).where(tokens.c.token_hash == token_hash)).scalar()
+        from harflow.serve.db.tokens import Tokens
+
+        return Tokens(self.engine).device_of(token_hash)
 
     def prediction_rows(
         self, device_id: str, t_from: float | None = None, t_to: float | None = None, limit: int = 100_000
@@ -113,6 +146,26 @@ def merge_runs(rows: list[tuple[float, float, str, int]]) -> list[dict]:
         else:
             segs.append({"activity": act, "t_start": t0, "t_end": t1, "windows": n})
     return segs
+
+
+def _insert_ignore(conn, table, unique: tuple[str, ...]):
+    """INSERT that skips rows violating the unique key ``unique`` (SQLite and PostgreSQL alike)."""
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(conn.dialect.name)
+    if dialect is None:
+        return insert(table)
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+
+
+class InvalidRow(ValueError):
+    """A row the database would refuse: it is failed alone, before it can join a shared commit."""
+
+
+def check_prediction_row(row: dict[str, Any]) -> None:
+    for k in ("t_start", "t_end", "probability"):
+        if not math.isfinite(row[k]):
+            raise InvalidRow(f"{k} is {row[k]}")
+    if not 0 <= row["seq"] < 2**63:
+        raise InvalidRow(f"seq {row['seq']} is outside [0, 2^63)")
 
 
 def prediction_row(

@@ -26,6 +26,8 @@ tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("device_id", String(128), nullable=False, index=True),
     Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),  # migration 0003: NULL = never (tokens issued before it)
+    Column("revoked_at", Float, nullable=True),
 )
 predictions = Table(
     "predictions",
@@ -41,7 +43,8 @@ predictions = Table(
     Column("probabilities", Text, nullable=False),
     Column("model_version", String(200), nullable=False),
     Column("created_at", Float, nullable=False),
-    Index("ix_predictions_device_t", "device_id", "t_start"),
+    # unique (migration 0003): a window is stored once per device and time, whatever resends or connections
+    Index("ix_predictions_device_t", "device_id", "t_start", unique=True),
 )
 events = Table(
     "events",
@@ -56,6 +59,7 @@ events = Table(
     Column("model_version", String(200), nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_events_device_t", "device_id", "t"),
+    Index("uq_events_device_type_t", "device_id", "type", "t", unique=True),
 )
 
 # --- activity patterns (migration 0002) -------------------------------------------------------------------

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-import numpy as np
-from fastapi import APIRouter, HTTPException
+import contextlib
 
+import numpy as np
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from harflow.serve.auth import Principal
 from harflow.serve.deps import PrincipalDep, ServiceDep
 from harflow.serve.protocol import PredictRequest, PredictResponse
+from harflow.serve.ratelimit import RateLimited
 
 router = APIRouter()
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+    }
+}
+
+
+# the fewest bytes a window of 128 x 6 numbers takes in JSON ("0," each)
+BYTES_PER_WINDOW = 128 * 6 * 2
+
+
+async def _parse(request: Request, svc, p: Principal) -> PredictRequest:
+    """The body, read and validated only now, after authentication (the route's dependencies): its size is
+    bounded by BodyLimits, and parsing runs off the event loop."""
+    raw = await request.body()
+    try:
+        return await svc.off_loop(PredictRequest.model_validate_json, raw)
+    except ValidationError as e:
+        if p.kind == "device":  # the parse was paid for: charged as the windows a body this size could hold
+            with contextlib.suppress(RateLimited):  # the client gets its 422 now, a 429 on its next body
+                svc.limits.windows.take(p.key_hash, len(raw) / BYTES_PER_WINDOW, debt=True)
+        raise RequestValidationError([{**x, "loc": ("body", *x["loc"])} for x in e.errors()]) from None
 
 
 @router.get("/v1/model", tags=["model"])
@@ -22,8 +51,13 @@ async def model_info(svc: ServiceDep, p: PrincipalDep) -> dict:
     }
 
 
-@router.post("/v1/predict", tags=["inference"], response_model=PredictResponse)
-async def predict(body: PredictRequest, svc: ServiceDep, p: PrincipalDep):
+@router.post("/v1/predict", tags=["inference"], response_model=PredictResponse, openapi_extra=_BODY)
+async def predict(request: Request, svc: ServiceDep, p: PrincipalDep):
+    if p.kind == "device":  # an exhausted key is refused before its body is read
+        svc.limits.windows.check(p.key_hash)
+    body = await _parse(request, svc, p)
+    if p.kind == "device":
+        svc.limits.windows.take(p.key_hash, len(body.windows), debt=True)  # RateLimited → 429
     m = svc.model
     L, C = m.spec.length, len(m.spec.channels)
     for i, w in enumerate(body.windows):
