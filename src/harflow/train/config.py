@@ -53,6 +53,13 @@ class TrainConfig:
     max_grad_norm: float = field(
         default=5.0, metadata=flag("clip the rank-averaged gradients to this global norm")
     )
+    ema_decay: float = field(
+        default=0.0,
+        metadata=flag(
+            "validate, select and keep an exponential moving average of the weights, updated every step "
+            "with this decay (0: off)"
+        ),
+    )
     augment: bool = field(
         default=True, metadata=flag("random rotation / scaling / noise of training windows")
     )

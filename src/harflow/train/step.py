@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine
@@ -93,6 +94,7 @@ def train_step(
     *,
     sync_grads: bool = True,
     timer: StepTimer | None = None,
+    ema: AveragedModel | None = None,
 ) -> StepStats:
     """One optimizer step over ``cfg.accum_steps`` micro-batches from ``batches``.
 
@@ -105,6 +107,9 @@ def train_step(
     all-reduce, whose pending handles the next ``zero_grad`` would refuse.
 
     ``timer``: when given, the step's phases are timed into it (it is started after ``zero_grad``).
+
+    ``ema``: the weights' moving average (``cfg.ema_decay``), updated after the optimizer step; its time
+    counts as the optimizer's.
     """
     n = cfg.accum_steps
     lap = timer.lap if timer is not None else _no_lap
@@ -128,8 +133,19 @@ def train_step(
         lap("comm")
         nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         engine.optimizer_step(opt)
+        if ema is not None:
+            ema.update_parameters(model.module if hasattr(model, "module") else model)
         lap("optimizer")
     return StepStats(loss_sum, correct, samples)
+
+
+def build_ema(cfg: TrainConfig, model: nn.Module) -> AveragedModel | None:
+    """The moving average of ``model``'s weights (and buffers) that :func:`train_step` updates, or None."""
+    if cfg.ema_decay <= 0:
+        return None
+    if not cfg.ema_decay < 1:
+        raise ValueError(f"--ema-decay must be in [0, 1), got {cfg.ema_decay}")
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
 
 
 def _no_lap(phase: str) -> None:
