@@ -50,6 +50,13 @@ class TrainConfig:
     warmup_epochs: float = field(default=2.0, metadata=flag("linear learning-rate warm-up (epochs)"))
     weight_decay: float = field(default=1e-2, metadata=flag("AdamW weight decay"))
     label_smoothing: float = field(default=0.0, metadata=flag("cross-entropy label smoothing"))
+    class_weighting: Literal["none", "sqrt_inverse", "inverse"] = field(
+        default="none",
+        metadata=flag(
+            "weight the loss per class by the inverse (or its square root) of the class's share of the "
+            "training windows, so rare classes (postural transitions) count"
+        ),
+    )
     max_grad_norm: float = field(
         default=5.0, metadata=flag("clip the rank-averaged gradients to this global norm")
     )

@@ -42,7 +42,7 @@ from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError
 from harflow.train.launch import start_engine
 from harflow.train.metrics import classification_metrics, subject_intervals
-from harflow.train.step import build_ema, build_optimizer, device_batches, train_step
+from harflow.train.step import build_ema, build_optimizer, class_weights, device_batches, train_step
 
 log = logging.getLogger("harflow.train")
 
@@ -220,6 +220,8 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
         opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch)
     )
     ema = build_ema(cfg, raw_model)
+    weight = class_weights(cfg, train_split.y, len(names))
+    weight = weight.to(engine.device) if weight is not None else None
     # what is validated, selected and kept: the weights' moving average when there is one
     kept = ema.module if ema is not None else raw_model
     state, history = State(), []
@@ -300,7 +302,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
             unit="step",
         )
         for _ in range(steps_per_epoch):
-            st = train_step(model, opt_wrapped, engine, batches, cfg, ema=ema)
+            st = train_step(model, opt_wrapped, engine, batches, cfg, ema=ema, class_weight=weight)
             tot_loss[0] += st.loss_sum
             tot_loss[1] += st.correct
             seen += st.samples
