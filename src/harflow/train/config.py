@@ -60,8 +60,11 @@ class TrainConfig:
     max_grad_norm: float = field(
         default=5.0, metadata=flag("clip the rank-averaged gradients to this global norm")
     )
+    # 0.998 ≈ an average over the last ~500 steps (4-5 epochs of HAPT): over seeds it lifted the default
+    # LSTM's final-epoch validation macro-F1 slightly and its held-out test accuracy from 0.937 to 0.960
+    # (docs/notes/lstm-defaults.md)
     ema_decay: float = field(
-        default=0.0,
+        default=0.998,
         metadata=flag(
             "validate, select and keep an exponential moving average of the weights, updated every step "
             "with this decay (0: off)"

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine
@@ -155,12 +155,21 @@ def class_weights(cfg: TrainConfig, labels: np.ndarray, n_classes: int) -> torch
 
 
 def build_ema(cfg: TrainConfig, model: nn.Module) -> AveragedModel | None:
-    """The moving average of ``model``'s weights (and buffers) that :func:`train_step` updates, or None."""
+    """The moving average of ``model``'s weights (and buffers) that :func:`train_step` updates, or None.
+
+    Each update moves the average by ``max(1 - decay, 1 / n)`` towards the weights (``n``: updates so far):
+    the plain mean of every step's weights until ``1 / (1 - decay)`` steps, the exponential average after.
+    Without that start, a short run's average would still be mostly its first step's weights."""
     if cfg.ema_decay <= 0:
         return None
     if not cfg.ema_decay < 1:
         raise ValueError(f"--ema-decay must be in [0, 1), got {cfg.ema_decay}")
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+    floor = 1.0 - cfg.ema_decay
+
+    def move(avg: torch.Tensor, new: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        return avg + (new - avg) * max(floor, 1.0 / (int(n) + 1))
+
+    return AveragedModel(model, avg_fn=move, use_buffers=True)
 
 
 def _no_lap(phase: str) -> None:
