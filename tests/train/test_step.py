@@ -77,3 +77,23 @@ def test_timer_measures_every_phase_and_unsynced_steps_do_not_update(engine: Eng
     assert set(timer.times) == {"data", "fwd_bwd", "comm", "optimizer"}
     assert sum(timer.times.values()) == pytest.approx(timer.total)
     assert any(not torch.equal(p, b) for p, b in zip(m.parameters(), before, strict=True))
+
+
+def test_ema_is_the_running_mean_first_then_exponential() -> None:
+    import torch
+    from torch import nn
+
+    from harflow.train.config import TrainConfig
+    from harflow.train.step import build_ema
+
+    m = nn.Linear(2, 1, bias=False)
+    ema = build_ema(TrainConfig(ema_decay=0.5), m)
+    seen = []
+    for v in (1.0, 2.0, 3.0, 10.0):
+        with torch.no_grad():
+            m.weight.fill_(v)
+        ema.update_parameters(m)
+        seen.append(float(ema.module.weight.detach()[0, 0]))
+    # mean of 1 and 2; then weight max(1 - 0.5, 1/3) = 0.5 on each new value
+    assert seen == [1.0, 1.5, 2.25, 6.125]
+    assert build_ema(TrainConfig(ema_decay=0.0), m) is None

@@ -31,6 +31,7 @@ def test_one_epoch_on_real_hapt_writes_everything_and_beats_chance(e2e_run):
         "metrics.jsonl",
         "learning_curves.png",
         "confusion_matrix.png",
+        "model_card.md",
     ):
         assert (out / name).stat().st_size > 0, name
     m = json.loads((out / "metrics.json").read_text())
@@ -43,6 +44,27 @@ def test_one_epoch_on_real_hapt_writes_everything_and_beats_chance(e2e_run):
     assert np.asarray(m["test"]["confusion_matrix"]).sum() == m["test"]["n"]
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["epoch"] == 0
+    assert set(m["test"]["intervals"]["by_subject"]) == {"2"}
+    card = (out / "model_card.md").read_text()
+    assert "- test: " in card and "subjects 2" in card and f"{100 * m['test']['accuracy']:.2f} %" in card
+    assert "## Known confusions (test)" in card and "## Intended use" in card
+
+
+def test_ema_weights_are_validated_kept_and_resumed(tmp_path, capsys):
+    cfg = dict(subjects=["1", "3", "5", "2"], max_steps_per_epoch=3, progress=False, threads=1, ema_decay=0.9)
+    train(TrainConfig(epochs=1, out=str(tmp_path), **cfg))
+    snap = checkpoint.load(tmp_path / "snapshot.pt")
+    kept = checkpoint.load(tmp_path / "model.pt")["model_state"]
+    assert int(snap["ema_state"]["n_averaged"]) == 3  # one update per optimizer step
+    ema = {k.removeprefix("module."): v for k, v in snap["ema_state"].items() if k.startswith("module.")}
+    for k, v in kept.items():  # model.pt holds the average, not the last weights
+        assert np.allclose(v.numpy(), ema[k].numpy()), k
+    assert any(not np.allclose(v.numpy(), snap["model_state"][k].numpy()) for k, v in kept.items())
+    m = train(TrainConfig(epochs=2, resume=True, out=str(tmp_path), **cfg))
+    assert "resumed from snapshot at epoch 1" in capsys.readouterr().out and m["epochs"] == 2
+    assert int(checkpoint.load(tmp_path / "snapshot.pt")["ema_state"]["n_averaged"]) == 6
+    with pytest.raises(ValueError, match="ema-decay"):
+        train(TrainConfig(epochs=1, out=str(tmp_path / "bad"), **{**cfg, "ema_decay": 1.0}))
 
 
 def test_evaluate_reproduces_training_metrics(e2e_run):

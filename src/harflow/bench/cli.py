@@ -1,4 +1,4 @@
-"""``harflow bench …`` sub-commands: train, accuracy, batch-size, roof, env, report, study."""
+"""``harflow bench …`` sub-commands: train, accuracy, zoo, batch-size, roof, env, report, study."""
 
 from __future__ import annotations
 
@@ -211,6 +211,52 @@ def _cmd_report(a: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(s: str) -> list[int]:
+    try:
+        v = [int(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated seeds (integers >= 0), got {s!r}"
+        ) from None
+    if not v or min(v) < 0:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seeds (integers >= 0), got {s!r}")
+    return v
+
+
+def _cmd_zoo(a: argparse.Namespace) -> int:
+    import shlex
+
+    from harflow.bench.launch import BenchError
+    from harflow.bench.zoo import ZooBench, markdown_table, run
+    from harflow.models.registry import model_names
+
+    models = [m.strip() for m in (a.models or ",".join(model_names())).split(",") if m.strip()]
+    if unknown := [m for m in models if m not in model_names()]:
+        raise BenchError(f"--models: unknown {unknown}; registered: {model_names()}")
+    bench = ZooBench(
+        models=models,
+        classes=[int(c) for c in a.classes],
+        seeds=a.seeds,
+        train_args=shlex.split(a.train_args),
+        keep_runs=Path(a.keep_runs) if a.keep_runs else None,
+        tag=a.tag,
+    )
+    if a.dry_run:  # every model and label set, 3 steps of one epoch on 4 subjects
+        bench.train_args += [
+            "--epochs",
+            "1",
+            "--max-steps-per-epoch",
+            "3",
+            "--subjects",
+            a.subjects or "1,3,5,2",
+        ]
+        bench.seeds = bench.seeds[:2]
+    doc = run(bench, Path(a.out))
+    console.print(markdown_table(doc["summary"]), highlight=False, soft_wrap=True)
+    console.print(f"results: [bold]{a.out}[/]")
+    return 0
+
+
 def _cmd_accuracy(a: argparse.Namespace) -> int:
     from harflow.bench.accuracy import AccuracyBench, run
 
@@ -362,6 +408,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     _model_args(ac)
     _common(ac)
     ac.set_defaults(func=_clear_errors(_cmd_accuracy))
+
+    z = bs.add_parser(
+        "zoo", help="every model, default config, over seeds and label sets: test accuracy/F1 mean ± std"
+    )
+    z.add_argument("--models", default=None, help="comma-separated registry names (default: every model)")
+    z.add_argument("--classes", type=_strs(("6", "12")), default=["6", "12"], help="HAPT label sets")
+    z.add_argument("--seeds", type=_seeds, default=[0, 1, 2], help="training seeds, e.g. 0,1,2")
+    z.add_argument("--train-args", default="", help="extra `harflow train` flags for every run (quoted)")
+    z.add_argument("--keep-runs", default=None, help="keep every run directory (model cards) under this one")
+    z.add_argument("--subjects", default=None, help="HAPT subjects for --dry-run (default 1,3,5,2)")
+    _common(z)
+    z.set_defaults(func=_clear_errors(_cmd_zoo))
 
     bb = bs.add_parser("batch-size", help="steps-to-target vs global batch size (Shallue et al. 2018)")
     bb.add_argument("--batch-sizes", type=_ints, required=True, help="e.g. 32,64,128,256,512,1024")

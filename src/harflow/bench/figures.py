@@ -171,3 +171,33 @@ def batch_size(bs_docs: list[dict[str, Any]], path: Path) -> Path:
     ax.legend(handles=handles, fontsize=7)
     ax.grid(alpha=0.3, which="both")
     return _save(fig, path)
+
+
+def zoo(zoo_docs: list[dict[str, Any]], path: Path) -> Path:
+    """Test accuracy and macro-F1 per model and label set: every seed as a dot, mean ± std as a bar."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    rows = [(doc, s) for doc in zoo_docs for s in doc["summary"]]
+    labels = [
+        f"{s['model']}\n{s['classes']} cl." + (f"\n{d['_label']}" if len(zoo_docs) > 1 else "")
+        for d, s in rows
+    ]
+    for ax, key, title in (
+        (axes[0], "test_accuracy", "test accuracy"),
+        (axes[1], "test_macro_f1", "test macro-F1"),
+    ):
+        ax.bar(
+            range(len(rows)),
+            [s[key]["mean"] for _, s in rows],
+            yerr=[s[key]["std"] for _, s in rows],
+            color="#90caf9",
+            capsize=4,
+        )
+        for i, (doc, s) in enumerate(rows):
+            seeds = [r[key] for r in doc["runs"] if (r["model"], r["classes"]) == (s["model"], s["classes"])]
+            ax.plot([i] * len(seeds), seeds, "k.", ms=5)
+        lo = min(r[key] for d, _ in rows for r in d["runs"])
+        ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+        ax.set_xticks(range(len(rows)), labels, fontsize=7)
+        ax.set(title=f"{title}: mean ± std over seeds (dots: seeds)")
+        ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)

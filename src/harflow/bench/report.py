@@ -264,6 +264,39 @@ def build_report(paths: list[Path], out: Path) -> list[Path]:
                 for r in d["runs"]
             ],
         )
+    if zoo_docs := kinds.get("zoo", []):
+        doc.h(1, "Recognition accuracy: every model over seeds")
+        doc.p(
+            "Each model with its default configuration, trained once per seed on the fixed subject split "
+            "(test = the 9 UCI HAR test subjects); mean ± sample std over seeds."
+        )
+        doc.image(figures.zoo(zoo_docs, out / "zoo.png").name, "Test accuracy and macro-F1 over seeds")
+        doc.table(
+            [
+                "environment",
+                "model",
+                "classes",
+                "seeds",
+                "test accuracy",
+                "test macro-F1",
+                "train s",
+                "samples/s",
+            ],
+            [
+                [
+                    d["_label"],
+                    s["model"],
+                    str(s["classes"]),
+                    ", ".join(map(str, s["seeds"])),
+                    f"{s['test_accuracy']['mean']:.4f} ± {s['test_accuracy']['std']:.4f}",
+                    f"{s['test_macro_f1']['mean']:.4f} ± {s['test_macro_f1']['std']:.4f}",
+                    f"{s['train_seconds']['mean']:.0f}",
+                    f"{s['samples_per_s']:.0f}",
+                ]
+                for d in zoo_docs
+                for s in d["summary"]
+            ],
+        )
     if bs:
         doc.h(1, "Batch size: steps to target (Shallue et al. 2018)")
         doc.image(figures.batch_size(bs, out / "batch_size.png").name, "Steps to target vs batch size")

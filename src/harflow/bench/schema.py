@@ -1,6 +1,6 @@
 """Results files: one JSON document per study, validated on write and on read.
 
-Every file carries ``schema``, ``kind`` (train | accuracy | batch_size | roof | env), ``created``, the
+Every file carries ``schema``, ``kind`` (train | accuracy | batch_size | roof | env | zoo), ``created``, the
 environment ``fingerprint`` and a list ``runs`` whose entries depend on the kind.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SCHEMA = "harflow.bench/1"
-KINDS = ("train", "accuracy", "batch_size", "roof", "env")
+KINDS = ("train", "accuracy", "batch_size", "roof", "env", "zoo")
 
 
 class SchemaError(ValueError):
@@ -102,6 +102,17 @@ class BatchSizeRun(_Open):
     sweep: list[dict[str, Any]]
 
 
+class ZooRun(_Open):
+    model: str
+    classes: int = Field(ge=2)
+    seed: int
+    test_accuracy: float = Field(ge=0, le=1)
+    test_macro_f1: float = Field(ge=0, le=1)
+    val_macro_f1: float
+    train_seconds: float = Field(ge=0)
+    samples_per_s: float = Field(ge=0)
+
+
 class RoofRun(_Open):
     device: str
     gemm_flops: float = Field(gt=0)
@@ -110,7 +121,7 @@ class RoofRun(_Open):
 
 class ResultsFile(_Open):
     schema_: Literal["harflow.bench/1"] = Field(alias="schema")
-    kind: Literal["train", "accuracy", "batch_size", "roof", "env"]
+    kind: Literal["train", "accuracy", "batch_size", "roof", "env", "zoo"]
     created: str
     fingerprint: Fingerprint
     runs: list[dict[str, Any]]
@@ -123,6 +134,7 @@ _RUN_MODELS: dict[str, type[BaseModel] | None] = {
     "batch_size": BatchSizeRun,
     "roof": RoofRun,
     "env": None,
+    "zoo": ZooRun,
 }
 
 

@@ -49,7 +49,14 @@ from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError
 from harflow.train.launch import start_engine
-from harflow.train.step import StepTimer, build_optimizer, device_batches, train_step
+from harflow.train.step import (
+    StepTimer,
+    build_ema,
+    build_optimizer,
+    class_weights,
+    device_batches,
+    train_step,
+)
 from harflow.train.trainer import IndexSampler, load_data, set_threads
 
 # the TrainConfig fields a bench step depends on; they come with the training command's flags
@@ -67,6 +74,8 @@ CONFIG_FIELDS = (
     "base_batch",
     "weight_decay",
     "label_smoothing",
+    "class_weighting",
+    "ema_decay",
     "max_grad_norm",
     "augment",
     "seed",
@@ -139,6 +148,9 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
         method = "horovod_synchronize" if engine.grads_after_backward else "no_sync_difference"
     opt = engine.wrap_optimizer(build_optimizer(cfg, raw), raw, cfg.accum_steps)
     augment = Augmenter(data.normalizer, data.spec.channels) if cfg.augment else None
+    ema = build_ema(cfg, raw)  # the trainer's step, with everything it does after the optimizer's
+    weight = class_weights(cfg, tr.y, len(data.label_map.names))
+    weight = weight.to(dev) if weight is not None else None
     batches = device_batches(X, Y, _batches(len(tr), world, rank, cfg.seed, a.per_worker_batch), dev, augment)
     if a.epochs:  # an epoch of the global batch: the windows every worker together sees once
         a.steps = max(1, a.epochs * (len(tr) // (a.per_worker_batch * world)))
@@ -148,7 +160,9 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
     model.train()
 
     def one_step(sync_grads: bool = True) -> dict[str, float]:
-        train_step(model, opt, engine, batches, cfg, sync_grads=sync_grads, timer=timer)
+        train_step(
+            model, opt, engine, batches, cfg, sync_grads=sync_grads, timer=timer, ema=ema, class_weight=weight
+        )
         return {"step": timer.total, **timer.times}
 
     for i in range(total):

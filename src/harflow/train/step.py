@@ -13,9 +13,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine
@@ -93,6 +95,8 @@ def train_step(
     *,
     sync_grads: bool = True,
     timer: StepTimer | None = None,
+    ema: AveragedModel | None = None,
+    class_weight: torch.Tensor | None = None,
 ) -> StepStats:
     """One optimizer step over ``cfg.accum_steps`` micro-batches from ``batches``.
 
@@ -105,6 +109,9 @@ def train_step(
     all-reduce, whose pending handles the next ``zero_grad`` would refuse.
 
     ``timer``: when given, the step's phases are timed into it (it is started after ``zero_grad``).
+
+    ``ema``: the weights' moving average (``cfg.ema_decay``), updated after the optimizer step; its time
+    counts as the optimizer's. ``class_weight``: per-class loss weights (:func:`class_weights`).
     """
     n = cfg.accum_steps
     lap = timer.lap if timer is not None else _no_lap
@@ -117,7 +124,7 @@ def train_step(
         lap("data")
         with engine.no_sync(model, skip=not sync_grads or k < n - 1):
             logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits, y, weight=class_weight, label_smoothing=cfg.label_smoothing)
             (loss / n).backward()
         loss_sum += loss.item() * len(y)
         correct += int((logits.argmax(1) == y).sum().item())
@@ -128,8 +135,41 @@ def train_step(
         lap("comm")
         nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
         engine.optimizer_step(opt)
+        if ema is not None:
+            ema.update_parameters(model.module if hasattr(model, "module") else model)
         lap("optimizer")
     return StepStats(loss_sum, correct, samples)
+
+
+def class_weights(cfg: TrainConfig, labels: np.ndarray, n_classes: int) -> torch.Tensor | None:
+    """Loss weights from the training labels' class counts (``cfg.class_weighting``), mean 1 over the
+    windows so the loss keeps its scale; classes absent from training get the largest weight."""
+    if cfg.class_weighting == "none":
+        return None
+    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+    w = 1.0 / np.maximum(counts, 1.0)
+    if cfg.class_weighting == "sqrt_inverse":
+        w = np.sqrt(w)
+    w = w / (w * counts).sum() * counts.sum()
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def build_ema(cfg: TrainConfig, model: nn.Module) -> AveragedModel | None:
+    """The moving average of ``model``'s weights (and buffers) that :func:`train_step` updates, or None.
+
+    Each update moves the average by ``max(1 - decay, 1 / n)`` towards the weights (``n``: updates so far):
+    the plain mean of every step's weights until ``1 / (1 - decay)`` steps, the exponential average after.
+    Without that start, a short run's average would still be mostly its first step's weights."""
+    if cfg.ema_decay <= 0:
+        return None
+    if not cfg.ema_decay < 1:
+        raise ValueError(f"--ema-decay must be in [0, 1), got {cfg.ema_decay}")
+    floor = 1.0 - cfg.ema_decay
+
+    def move(avg: torch.Tensor, new: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        return avg + (new - avg) * max(floor, 1.0 / (int(n) + 1))
+
+    return AveragedModel(model, avg_fn=move, use_buffers=True)
 
 
 def _no_lap(phase: str) -> None:

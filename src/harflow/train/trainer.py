@@ -36,12 +36,13 @@ from harflow.memory import tune_malloc
 from harflow.models import build_model, checkpoint
 from harflow.models.registry import model_config
 from harflow.patterns import fit
+from harflow.train import model_card
 from harflow.train.augment import Augmenter
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError
 from harflow.train.launch import start_engine
-from harflow.train.metrics import classification_metrics
-from harflow.train.step import build_optimizer, device_batches, train_step
+from harflow.train.metrics import classification_metrics, subject_intervals
+from harflow.train.step import build_ema, build_optimizer, class_weights, device_batches, train_step
 
 log = logging.getLogger("harflow.train")
 
@@ -103,10 +104,15 @@ def predict_split(
     return out.numpy(), float(loss.item() / max(n, 1))
 
 
-def evaluate_split(model: nn.Module, split: Split, engine: Engine, names: list[str]) -> dict[str, Any]:
+def evaluate_split(
+    model: nn.Module, split: Split, engine: Engine, names: list[str], keep_predictions: bool = False
+) -> dict[str, Any]:
     probs, loss = predict_split(model, split, engine)
-    m = classification_metrics(split.y, probs.argmax(axis=1), names)
+    pred = probs.argmax(axis=1)
+    m = classification_metrics(split.y, pred, names)
     m["loss"] = loss
+    if keep_predictions:
+        m["predictions"] = pred
     return m
 
 
@@ -213,8 +219,13 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lr_lambda(int(cfg.warmup_epochs * steps_per_epoch), cfg.epochs * steps_per_epoch)
     )
+    ema = build_ema(cfg, raw_model)
+    weight = class_weights(cfg, train_split.y, len(names))
+    weight = weight.to(engine.device) if weight is not None else None
+    # what is validated, selected and kept: the weights' moving average when there is one
+    kept = ema.module if ema is not None else raw_model
     state, history = State(), []
-    best_state = {k: v.detach().clone() for k, v in raw_model.state_dict().items()}
+    best_state = {k: v.detach().clone() for k, v in kept.state_dict().items()}
     snap_path = out / checkpoint.SNAPSHOT_FILE
     restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0) > 0
     if (cfg.resume or restarted) and snap_path.exists():
@@ -224,6 +235,8 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
         sched.load_state_dict(snap["scheduler_state"])
         state = State(**snap["progress"])
         best_state = snap["best_model_state"]
+        if ema is not None:
+            ema.load_state_dict(snap["ema_state"])
         history = [h for h in snap["history"] if h["epoch"] < state.epoch]
         _set_rng_state(snap["rng"][rank] if rank < len(snap["rng"]) else snap["rng"][0])
         if main:
@@ -289,7 +302,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
             unit="step",
         )
         for _ in range(steps_per_epoch):
-            st = train_step(model, opt_wrapped, engine, batches, cfg)
+            st = train_step(model, opt_wrapped, engine, batches, cfg, ema=ema, class_weight=weight)
             tot_loss[0] += st.loss_sum
             tot_loss[1] += st.correct
             seen += st.samples
@@ -301,13 +314,13 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
         train_time += epoch_seconds
         counts = engine.all_reduce_sum(torch.tensor([tot_loss[0], tot_loss[1], seen], dtype=torch.float64))
         samples_seen += int(counts[2])
-        val = evaluate_split(model, data.splits["val"], engine, names)
+        val = evaluate_split(kept if ema is not None else model, data.splits["val"], engine, names)
         state.epoch = epoch + 1
         score = val["macro_f1"] if not math.isnan(val["macro_f1"]) else -counts[0].item() / counts[2].item()
         improved = score > state.best_metric
         if improved:
             state.best_metric, state.best_epoch, state.bad_epochs = score, epoch, 0
-            best_state = {k: v.detach().cpu().clone() for k, v in raw_model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in kept.state_dict().items()}
         else:
             state.bad_epochs += 1
         row = {
@@ -342,6 +355,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
                         "epoch": state.epoch,
                         "progress": vars(state).copy(),
                         "best_model_state": best_state,
+                        **({"ema_state": ema.state_dict()} if ema is not None else {}),
                         "rng": rng,
                         "history": history,
                         "sampler_epoch": epoch + 1,
@@ -367,9 +381,17 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
             break
 
     raw_model.load_state_dict(best_state)
-    final = {s: evaluate_split(model, data.splits[s], engine, names) for s in ("val", "test")}
+    final = {
+        s: evaluate_split(model, data.splits[s], engine, names, keep_predictions=True)
+        for s in ("val", "test")
+    }
     if not main:
         return None
+    for s, m in final.items():
+        pred = m.pop("predictions")
+        if len(pred):
+            subject = np.array([data.recordings[r].split("/")[0] for r in data.splits[s].recording])
+            m["intervals"] = subject_intervals(data.splits[s].y, pred, subject)
     result = {
         "model": cfg.model,
         "data": cfg.data,
@@ -386,6 +408,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
         "subjects": data.subjects,
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    model_card.write(out)
     from harflow.train import plots
 
     plots.learning_curves(history, out / "learning_curves.png")
