@@ -112,9 +112,13 @@ def test_overview_follows_a_streaming_device_and_its_inactivity_alert(page, app_
     t0 = time.time() - 600  # device time in the recent past: 40 s walking, then 5.5 min lying
     said: list[str] = []  # the service's own smoothed activities, as the device received them
 
+    errors: list[dict] = []
+
     def heard(m: dict) -> None:
         if m.get("type") == "prediction":
             said.append(m["smoothed"])
+        elif m.get("type") == "error":
+            errors.append(m)
 
     sent = time.time()
     assert stream(ws, token, device_chunks(runs, [(WALKING, 40)], t0), False, heard) > 20
@@ -123,7 +127,7 @@ def test_overview_follows_a_streaming_device_and_its_inactivity_alert(page, app_
     walking_shown_s = time.time() - sent
     page.screenshot(path=shots / "overview-walking.png", full_page=True)
     sent = time.time()
-    assert stream(ws, token, device_chunks(runs, [(LAYING, 330)], t0 + 40), False, heard) > 200
+    assert stream(ws, token, device_chunks(runs, [(LAYING, 330)], t0 + 40), False, heard) > 200, errors[:3]
     assert said[-1] == "LAYING" and walking.startswith("WALKING")  # the change the page must show
     expect(card.locator('[data-field="activity"]')).to_have_text("LAYING", timeout=10_000)
     laying_shown_s = time.time() - sent

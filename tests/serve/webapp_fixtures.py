@@ -112,5 +112,7 @@ def start_app_server(tiny_run: Path, data: Path, history_days: int = 8):
             "HARFLOW_PATTERNS_INTERVAL_S": "0",
             "HARFLOW_LOGIN_MAX_FAILURES": "3",
             "HARFLOW_LOGIN_WINDOW_S": "600",
+            # the tests replay minutes of a device's past in seconds, far above a real device's message rate
+            "HARFLOW_RATE_LIMIT_MESSAGES_PER_S": "0",
         },
     ).start()
