@@ -6,12 +6,13 @@ Synchronous queries; the service calls them on its DB thread. Writes from stream
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import orjson
 from sqlalchemy import insert, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -168,6 +169,11 @@ def check_prediction_row(row: dict[str, Any]) -> None:
         raise InvalidRow(f"seq {row['seq']} is outside [0, 2^63)")
 
 
+def rounded_probabilities(probs) -> list[float]:
+    """The probabilities as stored and sent: Python floats rounded to 6 decimals."""
+    return [round(v, 6) for v in np.asarray(probs).tolist()]
+
+
 def prediction_row(
     device_id: str,
     seq: int,
@@ -177,7 +183,10 @@ def prediction_row(
     probs,
     smoothed: str,
     version: str,
+    rounded: list[float] | None = None,
 ) -> dict[str, Any]:
+    """A ``predictions`` row; ``rounded`` is :func:`rounded_probabilities` of ``probs`` when the caller has
+    it already (the stream path sends the same numbers)."""
     k = int(probs.argmax())
     return {
         "device_id": device_id,
@@ -187,6 +196,6 @@ def prediction_row(
         "activity": labels[k],
         "smoothed": smoothed,
         "probability": float(probs[k]),
-        "probabilities": json.dumps([round(float(p), 6) for p in probs]),
+        "probabilities": orjson.dumps(rounded_probabilities(probs) if rounded is None else rounded).decode(),
         "model_version": version,
     }
