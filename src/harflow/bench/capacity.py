@@ -81,7 +81,9 @@ class Generators:
             if p.is_alive():
                 p.kill()
 
-    def step(self, base: dict[str, Any], n_devices: int, server_pid: int) -> dict[str, Any]:
+    def launch(self, base: dict[str, Any], n_devices: int) -> tuple[float, tuple[float, float]]:
+        """Build the step's devices in every process, then start them together; returns the wall time the
+        first device connects and the steady interval (every device connected)."""
         k = len(self.pipes)
         bounds = np.linspace(0, n_devices, k + 1).astype(int)
         for i, c in enumerate(self.pipes):
@@ -92,27 +94,22 @@ class Generators:
         begin = time.time() + 1.0
         steady = (begin + base["ramp_s"] + 1.0, begin + base["ramp_s"] + base["duration_s"])
         for i, c in enumerate(self.pipes):
-            c.send(
-                (
-                    "run",
-                    {
-                        **base,
-                        "lo": int(bounds[i]),
-                        "hi": int(bounds[i + 1]),
-                        "n_total": n_devices,
-                        "begin_wall": begin,
-                        "steady_from": steady[0],
-                        "steady_to": steady[1],
-                    },
-                )
-            )
+            run = {**base, "lo": int(bounds[i]), "hi": int(bounds[i + 1]), "n_total": n_devices}
+            c.send(("run", {**run, "begin_wall": begin, "steady_from": steady[0], "steady_to": steady[1]}))
+        return begin, steady
+
+    def collect(self) -> list[dict[str, Any]]:
+        return [c.recv() for c in self.pipes]
+
+    def step(self, base: dict[str, Any], n_devices: int, server_pid: int) -> dict[str, Any]:
+        _, steady = self.launch(base, n_devices)
         load0 = os.getloadavg()[0]
         procs = _server_procs(server_pid)
         time.sleep(max(0.0, steady[0] - time.time()))
         c0 = _cpu_s(procs)
         time.sleep(max(0.0, steady[1] - time.time()))
         c1 = _cpu_s(procs)
-        parts = [c.recv() for c in self.pipes]
+        parts = self.collect()
         return _combine(parts, n_devices, c1 - c0, steady[1] - steady[0], load0, os.getloadavg()[0])
 
 

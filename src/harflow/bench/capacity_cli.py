@@ -58,3 +58,25 @@ def main_capacity(a: argparse.Namespace) -> int:
         schema.validate(doc)
     print(json.dumps(doc if a.json else {r["clients"]: r["capacity_devices"] for r in res["runs"]}))
     return 0
+
+
+def main_storm(a: argparse.Namespace) -> int:
+    import datetime
+    from pathlib import Path
+
+    from harflow.bench.storm import run_storm
+
+    if not a.serve_model:
+        raise ValueError("--storm needs --serve-model RUN_DIR (it kills and restarts the server it starts)")
+    if a.ramp is None:
+        a.ramp = 5.0
+    if a.dry_run:  # a real kill -9 and restart, at small scale
+        a.devices, a.duration, a.ramp, a.kill_after_s, a.generators = 6, 8.0, 1.0, 2.0, 2
+    res = run_storm(a, log=lambda line: print(line, file=sys.stderr, flush=True))
+    res["created"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    res["argv"] = sys.argv
+    if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps(res if a.json else {k: v for k, v in res.items() if k != "p99_by_second"}))
+    return 0

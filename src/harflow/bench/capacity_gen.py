@@ -50,8 +50,53 @@ def build(cmd: dict[str, Any]):
         r = recs[i % len(recs)]
         offset = ((i // len(recs)) * 37 * spec.hop) % len(r)
         sig = r[(offset + np.arange(total)) % len(r)]
-        devices.append(Device(f"{cmd['prefix']}-{i:05d}", "", sig, np.zeros(0, np.int64), np.zeros(0)))
+        name = f"{cmd['prefix']}-{i:05d}"
+        if cmd.get("storm"):
+            from harflow.bench.storm_device import StormDevice
+
+            devices.append(StormDevice(name, sig))
+        else:
+            devices.append(Device(name, "", sig, np.zeros(0, np.int64), np.zeros(0)))
     return devices
+
+
+async def _drive_storm(cmd: dict[str, Any], devices) -> None:
+    from harflow.bench.storm_device import run_storm_device
+
+    spec = WindowSpec.from_dict(cmd["spec"])
+    loop = asyncio.get_running_loop()
+    begin = cmd["begin_wall"] + loop.time() - time.time()
+    await asyncio.gather(
+        *(
+            run_storm_device(
+                d,
+                cmd["url"],
+                cmd["key"],
+                spec,
+                begin + cmd["ramp_s"] * (cmd["lo"] + j) / cmd["n_total"],
+                cmd["duration_s"],
+                cmd["speed"],
+                cmd["chunk"],
+                cmd["binary"],
+                drain_s=cmd["drain_s"],
+                backoff_cap_s=cmd.get("backoff_cap_s", 30.0),
+            )
+            for j, d in enumerate(devices)
+        )
+    )
+
+
+def storm_result(devices) -> dict[str, Any]:
+    errors = [e for d in devices for e in d.errors]
+    return {
+        "answered": {d.name: sorted(d.answered) for d in devices},
+        "latencies": [x for d in devices for x in d.latencies],
+        "produced_chunks": {d.name: d.produced for d in devices},
+        "connects": sum(d.connects for d in devices),
+        "reconnect_s": [x for d in devices for x in d.reconnect_s],
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:3],
+    }
 
 
 async def _drive(cmd: dict[str, Any], devices) -> dict[str, Any]:
@@ -135,6 +180,14 @@ def generator_main(conn) -> None:
         if what == "build":
             devices = build(cmd)
             conn.send("ready")
+            continue
+        if cmd.get("storm"):
+            cpu0 = _cpu_s()
+            _event_loop_run(_drive_storm(cmd, devices))
+            out = storm_result(devices)
+            out["cpu_total_s"] = _cpu_s() - cpu0
+            devices = None
+            conn.send(out)
             continue
         spec = WindowSpec.from_dict(cmd["spec"])
         cpu0 = _cpu_s()

@@ -392,10 +392,6 @@ def _event_loop_run(coro):
 
 
 def main(a: argparse.Namespace) -> int:
-    if a.capacity:
-        from harflow.bench.capacity_cli import main_capacity
-
-        return main_capacity(a)
     if a.ramp is None:
         a.ramp = 2.0
     if a.dry_run:

@@ -86,13 +86,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--generators", type=int, default=2, help="--capacity: load-generator processes (CPU measured)"
     )
     lt.add_argument("--workers", type=int, default=1, help="--capacity: server worker processes")
-    lt.add_argument("--out", default=None, metavar="JSON", help="--capacity: results file (bench schema)")
+    lt.add_argument(
+        "--storm",
+        action="store_true",
+        help="with --serve-model: kill -9 the server under --devices streaming devices and restart it; the "
+        "devices reconnect and resend as documented; report acknowledged windows lost and the recovery time",
+    )
+    lt.add_argument("--kill-after-s", type=float, default=10.0, help="--storm: seconds after the ramp")
+    lt.add_argument("--drain-s", type=float, default=60.0, help="--storm: wait for answers after the end")
+    lt.add_argument(
+        "--out", default=None, metavar="JSON", help="--capacity (bench schema) / --storm: results file"
+    )
     lt.add_argument("--json", action="store_true")
     lt.add_argument("--dry-run", action="store_true", help="2 devices, 3 s, 10x speed (200x closed-loop)")
     lt.set_defaults(func=_cmd_loadtest)
 
 
 def _cmd_loadtest(a: argparse.Namespace) -> int:
+    if a.capacity or a.storm:
+        from harflow.bench.capacity_cli import main_capacity, main_storm
+
+        return main_capacity(a) if a.capacity else main_storm(a)
     from harflow.bench.loadtest import main
 
     return main(a)
