@@ -84,6 +84,8 @@ class Generators:
     def launch(self, base: dict[str, Any], n_devices: int) -> tuple[float, tuple[float, float]]:
         """Build the step's devices in every process, then start them together; returns the wall time the
         first device connects and the steady interval (every device connected)."""
+        if base.get("device_tokens"):
+            base = {**base, "tokens": issue_tokens(base["url"], base["key"], base["prefix"], n_devices)}
         k = len(self.pipes)
         bounds = np.linspace(0, n_devices, k + 1).astype(int)
         for i, c in enumerate(self.pipes):
@@ -111,6 +113,16 @@ class Generators:
         c1 = _cpu_s(procs)
         parts = self.collect()
         return _combine(parts, n_devices, c1 - c0, steady[1] - steady[0], load0, os.getloadavg()[0])
+
+
+def issue_tokens(url: str, admin_key: str, prefix: str, n: int) -> list[str]:
+    """A device token per device, issued through the API (``POST /v1/devices/{id}/tokens``): devices
+    stream with their own tokens, so per-key limits and token re-checks are part of what is measured."""
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=60) as c:
+        return [
+            c.post(f"/v1/devices/{prefix}-{i:05d}/tokens").raise_for_status().json()["token"]
+            for i in range(n)
+        ]
 
 
 def _combine(parts, n: int, server_cpu: float, steady_s: float, load0: float, load1: float) -> dict:
@@ -184,6 +196,7 @@ def run_capacity(a: argparse.Namespace, log=print) -> dict[str, Any]:
                     "chunk": max(1, round(a.chunk_ms / 1000 * spec.rate_hz)),
                     "binary": clients == "binary",
                     "drain_s": 10.0,
+                    "device_tokens": not a.admin_clients,
                 }
                 curve = []
                 for n in a.steps:
@@ -210,6 +223,7 @@ def run_capacity(a: argparse.Namespace, log=print) -> dict[str, Any]:
                         "p99_target_ms": a.p99_ms,
                         "workers": a.workers,
                         "generators": a.generators,
+                        "auth": "admin key" if a.admin_clients else "device tokens",
                         "step_s": a.step_s,
                         "ramp_s": a.ramp,
                         "speed": a.speed,

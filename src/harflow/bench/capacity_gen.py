@@ -118,7 +118,7 @@ async def _drive(cmd: dict[str, Any], devices) -> dict[str, Any]:
             run_device(
                 d,
                 cmd["url"],
-                cmd["key"],
+                cmd["tokens"][cmd["lo"] + j] if cmd.get("tokens") else cmd["key"],
                 spec,
                 begin + cmd["ramp_s"] * (cmd["lo"] + j) / n_all,  # arrivals interleave across processes
                 cmd["duration_s"],

@@ -87,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     lt.add_argument("--workers", type=int, default=1, help="--capacity: server worker processes")
     lt.add_argument(
+        "--admin-clients",
+        action="store_true",
+        help="--capacity: devices stream with the admin key (no per-key limits or token re-checks) instead "
+        "of a device token each",
+    )
+    lt.add_argument(
         "--storm",
         action="store_true",
         help="with --serve-model: kill -9 the server under --devices streaming devices and restart it; the "
