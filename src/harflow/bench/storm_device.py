@@ -134,6 +134,7 @@ async def run_storm_device(
                     d.connects += 1
                     if lost_at is not None:
                         d.reconnect_s.append(time.time() - lost_at)
+                        lost_at = None
                     delays = backoff_delays(cap=backoff_cap_s)  # a good connection resets the back-off
                     rx = asyncio.create_task(receive(ws))
                     # resend from the chunk that starts the first unanswered window (on the window grid)
@@ -155,7 +156,7 @@ async def run_storm_device(
                         return
                     raise ConnectionError("the connection closed")
             except (OSError, websockets.WebSocketException, ConnectionError, TimeoutError):
-                if lost_at is None or d.connects > len(d.reconnect_s):
+                if lost_at is None and d.connects:  # the connection was lost now, not on a retry
                     lost_at = time.time()
                 await asyncio.sleep(next(delays))
     finally:
