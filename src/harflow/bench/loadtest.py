@@ -62,6 +62,7 @@ def start_server(
     backend: str | None = None,
     port: int | None = None,
     extra_env: dict | None = None,
+    workers: int = 1,
 ):
     port = port or _free_port()
     env = {
@@ -77,7 +78,8 @@ def start_server(
         env["HARFLOW_BACKEND"] = backend
     log = open(os.path.join(data_dir, "server.log"), "ab")  # noqa: SIM115 (the child writes to it)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harflow.cli", "serve", "--model", run_dir, "--port", str(port)],
+        [sys.executable, "-m", "harflow.cli", "serve", "--model", run_dir, "--port", str(port)]
+        + (["--workers", str(workers)] if workers > 1 else []),
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -390,6 +392,8 @@ def _event_loop_run(coro):
 
 
 def main(a: argparse.Namespace) -> int:
+    if a.ramp is None:
+        a.ramp = 2.0
     if a.dry_run:
         a.devices, a.duration, a.speed = 2, 3.0, 10.0
         if a.closed_loop:  # fast enough that the pacing seen is the closed loop's, not the speed cap's

@@ -315,6 +315,10 @@ def build_report(paths: list[Path], out: Path) -> list[Path]:
                 for r in d["runs"]
             ],
         )
+    if kinds.get("serve_capacity"):
+        from harflow.bench.capacity_report import add_section
+
+        add_section(doc, kinds["serve_capacity"], out)
     doc.h(1, "Environments (fingerprints)")
     seen = {}
     for ds in kinds.values():

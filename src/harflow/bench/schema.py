@@ -1,7 +1,7 @@
 """Results files: one JSON document per study, validated on write and on read.
 
-Every file carries ``schema``, ``kind`` (train | accuracy | batch_size | roof | env | zoo), ``created``, the
-environment ``fingerprint`` and a list ``runs`` whose entries depend on the kind.
+Every file carries ``schema``, ``kind`` (train | accuracy | batch_size | roof | env | zoo | serve_capacity),
+``created``, the environment ``fingerprint`` and a list ``runs`` whose entries depend on the kind.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 SCHEMA = "harflow.bench/1"
-KINDS = ("train", "accuracy", "batch_size", "roof", "env", "zoo")
+KINDS = ("train", "accuracy", "batch_size", "roof", "env", "zoo", "serve_capacity")
 
 
 class SchemaError(ValueError):
@@ -119,9 +119,34 @@ class RoofRun(_Open):
     mem_bandwidth_bytes_per_s: float = Field(gt=0)
 
 
+class CapacityStep(_Open):
+    devices: int = Field(ge=1)
+    connected: int = Field(ge=0)
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int = Field(ge=0)
+    dropped: int = Field(ge=0)
+    busy: int = Field(ge=0)
+    server_cpu_cores: float = Field(ge=0)
+    server_cpu_us_per_window: float = Field(ge=0)
+    generator_cpu_cores: float = Field(ge=0)
+    load_avg_1m: list[float]
+    holds: bool
+
+
+class CapacityRun(_Open):
+    clients: Literal["json", "binary"]
+    capacity_devices: int = Field(ge=0)
+    p99_target_ms: float = Field(gt=0)
+    workers: int = Field(ge=1)
+    generators: int = Field(ge=1)
+    curve: list[CapacityStep] = Field(min_length=1)
+
+
 class ResultsFile(_Open):
     schema_: Literal["harflow.bench/1"] = Field(alias="schema")
-    kind: Literal["train", "accuracy", "batch_size", "roof", "env", "zoo"]
+    kind: Literal["train", "accuracy", "batch_size", "roof", "env", "zoo", "serve_capacity"]
     created: str
     fingerprint: Fingerprint
     runs: list[dict[str, Any]]
@@ -135,6 +160,7 @@ _RUN_MODELS: dict[str, type[BaseModel] | None] = {
     "roof": RoofRun,
     "env": None,
     "zoo": ZooRun,
+    "serve_capacity": CapacityRun,
 }
 
 

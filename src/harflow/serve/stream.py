@@ -41,6 +41,8 @@ class DeviceStream:
             max_samples,
         )
         self.max_windows = max_windows
+        L = spec.length
+        self._no_windows = Windows(np.zeros((0, L, self.channels), np.float32), np.zeros(0), np.zeros(0))
         self.last_seq: int | None = None
         self.last_t: float | None = None  # device time of the last raw sample received
         self.last_x: np.ndarray | None = None  # its values (resampling continues from it)
@@ -107,7 +109,8 @@ class DeviceStream:
         """Validate and append a chunk; return the windows it completes."""
         self.validate(seq, t0, rate, samples)
         samples = np.asarray(samples, np.float32)
-        t = t0 + np.arange(len(samples)) / rate
+        # the same float64 operations as t0 + np.arange(n) / rate, whose last element this is
+        t_last = t0 + (len(samples) - 1) / rate
         if self.last_t is not None and t0 - self.last_t > self.max_gap_s:
             self._reset_buffer()  # a long gap: windows must not straddle it
             self.last_t = self.last_x = None
@@ -115,8 +118,8 @@ class DeviceStream:
         if not needs_resampling(rate, target):
             new_t0, new = t0, samples
         else:
-            new_t0, new = self._resample(t, samples, target)
-        self.last_seq, self.last_t, self.last_x = seq, float(t[-1]), samples[-1].copy()
+            new_t0, new = self._resample(t0 + np.arange(len(samples)) / rate, samples, target)
+        self.last_seq, self.last_t, self.last_x = seq, float(t_last), samples[-1].copy()
         if len(new):
             if len(self.buf) == 0 and self.next_start == 0:
                 self.buf_t0 = new_t0
@@ -148,6 +151,8 @@ class DeviceStream:
         spec, L = self.spec, self.spec.length
         rate = spec.rate_hz
         avail = len(self.buf) - self.next_start
+        if avail < L:  # most chunks complete no window (a 320 ms chunk, a 2.56 s window every 1.28 s)
+            return self._no_windows
         starts = window_starts(max(avail, 0), spec) + self.next_start
         X = slice_windows(self.buf, starts, L) if len(starts) else np.zeros((0, L, self.channels), np.float32)
         t_start = self.buf_t0 + starts / rate if len(starts) else np.zeros(0)

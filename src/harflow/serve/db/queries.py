@@ -6,12 +6,13 @@ Synchronous queries; the service calls them on its DB thread. Writes from stream
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import orjson
 from sqlalchemy import insert, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -42,7 +43,9 @@ class Store:
         now = time.time()
         with self.engine.begin() as conn:
             earlier: dict[tuple[str, float], dict[str, Any]] = {}
-            if batch.predictions:
+            if batch.predictions and _returns_inserted(conn):
+                earlier = self._insert_windows(conn, batch.predictions, now)
+            elif batch.predictions:
                 earlier = self._stored_windows(conn, batch.predictions)
                 fresh: dict[tuple[str, float], dict[str, Any]] = {}
                 for r in batch.predictions:
@@ -60,6 +63,28 @@ class Store:
                 rows = {(e["device_id"], e["type"], e["t"]): {**e, "created_at": now} for e in batch.events}
                 conn.execute(_insert_ignore(conn, events, ("device_id", "type", "t")), list(rows.values()))
             return earlier
+
+    def _insert_windows(self, conn, rows: list[dict[str, Any]], now: float) -> dict:
+        """Insert-or-ignore, learning from RETURNING which windows were new; only the others (resends, a
+        second connection) are read back. The same answer as selecting before inserting, without a
+        row-value ``IN`` query per group commit: that query was about two thirds of the store's CPU."""
+        fresh: dict[tuple[str, float], dict[str, Any]] = {}
+        repeated: set[tuple[str, float]] = set()
+        for r in rows:
+            k = (r["device_id"], r["t_start"])
+            if k in fresh:  # twice in this very batch: the first one is what is stored
+                repeated.add(k)
+            else:
+                fresh[k] = r
+        q = _insert_ignore(conn, predictions, ("device_id", "t_start")).returning(
+            predictions.c.device_id, predictions.c.t_start
+        )
+        inserted = {(d, t) for d, t in conn.execute(q, [{**r, "created_at": now} for r in fresh.values()])}
+        earlier = {k: fresh[k] for k in repeated if k in inserted}
+        stored_before = [fresh[k] for k in fresh if k not in inserted]
+        if stored_before:
+            earlier.update(self._stored_windows(conn, stored_before))
+        return earlier
 
     @staticmethod
     def _stored_windows(conn, rows: list[dict[str, Any]]) -> dict[tuple[str, float], dict[str, Any]]:
@@ -148,6 +173,12 @@ def merge_runs(rows: list[tuple[float, float, str, int]]) -> list[dict]:
     return segs
 
 
+def _returns_inserted(conn) -> bool:
+    """Whether an executemany INSERT … ON CONFLICT DO NOTHING can return the rows it inserted (SQLite ≥ 3.35
+    and PostgreSQL through SQLAlchemy's insertmanyvalues)."""
+    return conn.dialect.name in ("sqlite", "postgresql") and bool(conn.dialect.insert_executemany_returning)
+
+
 def _insert_ignore(conn, table, unique: tuple[str, ...]):
     """INSERT that skips rows violating the unique key ``unique`` (SQLite and PostgreSQL alike)."""
     dialect = {"sqlite": sqlite, "postgresql": postgresql}.get(conn.dialect.name)
@@ -168,6 +199,11 @@ def check_prediction_row(row: dict[str, Any]) -> None:
         raise InvalidRow(f"seq {row['seq']} is outside [0, 2^63)")
 
 
+def rounded_probabilities(probs) -> list[float]:
+    """The probabilities as stored and sent: Python floats rounded to 6 decimals."""
+    return [round(v, 6) for v in np.asarray(probs).tolist()]
+
+
 def prediction_row(
     device_id: str,
     seq: int,
@@ -177,7 +213,10 @@ def prediction_row(
     probs,
     smoothed: str,
     version: str,
+    rounded: list[float] | None = None,
 ) -> dict[str, Any]:
+    """A ``predictions`` row; ``rounded`` is :func:`rounded_probabilities` of ``probs`` when the caller has
+    it already (the stream path sends the same numbers)."""
     k = int(probs.argmax())
     return {
         "device_id": device_id,
@@ -187,6 +226,6 @@ def prediction_row(
         "activity": labels[k],
         "smoothed": smoothed,
         "probability": float(probs[k]),
-        "probabilities": json.dumps([round(float(p), 6) for p in probs]),
+        "probabilities": orjson.dumps(rounded_probabilities(probs) if rounded is None else rounded).decode(),
         "model_version": version,
     }

@@ -14,12 +14,19 @@ import logging
 import time
 
 import numpy as np
+import orjson
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from harflow.patterns.online import ChangeDetector
 from harflow.serve.auth import AuthError, Principal, credentials
 from harflow.serve.batcher import Busy
-from harflow.serve.db.queries import Batch, InvalidRow, check_prediction_row, prediction_row
+from harflow.serve.db.queries import (
+    Batch,
+    InvalidRow,
+    check_prediction_row,
+    prediction_row,
+    rounded_probabilities,
+)
 from harflow.serve.deps import valid_device_id
 from harflow.serve.protocol import ProtocolError, decode_chunk_frame, parse_json_chunk
 from harflow.serve.ratelimit import RateLimited
@@ -85,7 +92,7 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str, p: Principal) -> Non
 
     async def error(kind: str, message: str, **extra) -> None:
         m.errors.labels(kind).inc()
-        await send(json.dumps({"type": "error", "kind": kind, "message": message, **extra}))
+        await send(_dumps({"type": "error", "kind": kind, "message": message, **extra}))
 
     worker = asyncio.create_task(_process(queue, svc, device_id, send, error))
     idle, revoked = False, None
@@ -205,12 +212,16 @@ async def _predict(items, svc, model, detector, device_id: str, send, error) -> 
         await error("busy", str(e), seq=seqs[-1], t_start=[float(t) for t in t_start])
         return
     batch, out, refused = Batch(), [], []
+    labels, version = model.labels, model.version
+    finite = np.isfinite(probs).all(axis=1)
+    t_starts, t_ends = t_start.tolist(), t_end.tolist()
     for i in range(len(X)):
         # rows are checked before they join the shared commit: a bad one fails its own window only
         row = None
-        if np.isfinite(probs[i]).all():
+        if finite[i]:
+            rounded = rounded_probabilities(probs[i])
             row = prediction_row(
-                device_id, seqs[i], t_start[i], t_end[i], model.labels, probs[i], "", model.version
+                device_id, seqs[i], t_starts[i], t_ends[i], labels, probs[i], "", version, rounded
             )
             try:
                 check_prediction_row(row)
@@ -219,7 +230,7 @@ async def _predict(items, svc, model, detector, device_id: str, send, error) -> 
         if row is None:
             refused.append(i)
             continue
-        smoothed, changes = detector.update(probs[i], float(t_start[i]))
+        smoothed, changes = detector.update(probs[i], t_starts[i])
         row["smoothed"] = smoothed
         batch.predictions.append(row)
         out.append(
@@ -232,8 +243,8 @@ async def _predict(items, svc, model, detector, device_id: str, send, error) -> 
                 "activity": row["activity"],
                 "smoothed": smoothed,
                 "probability": row["probability"],
-                "probabilities": {n: round(float(v), 6) for n, v in zip(model.labels, probs[i], strict=True)},
-                "model_version": model.version,
+                "probabilities": dict(zip(labels, rounded, strict=True)),
+                "model_version": version,
             }
         )
         for c in changes:
@@ -244,7 +255,7 @@ async def _predict(items, svc, model, detector, device_id: str, send, error) -> 
                 "from_activity": c.from_activity,
                 "to_activity": c.to_activity,
                 "probability": c.probability,
-                "model_version": model.version,
+                "model_version": version,
             }
             batch.events.append(ev)
             out.append(ev)
@@ -276,10 +287,16 @@ async def _predict(items, svc, model, detector, device_id: str, send, error) -> 
             np.array([r["t_start"] for r in batch.predictions]),
             [r["smoothed"] for r in batch.predictions],
         )
-    await send(json.dumps(out))  # results: always an array of messages
+    await send(_dumps(out))  # results: always an array of messages
     now = time.perf_counter()
     for _, _, t_recv in items:
         m.e2e.observe(now - t_recv)
+
+
+def _dumps(obj) -> str:
+    """orjson: the reply is most of the per-window serialization cost, and orjson writes it in a fraction of
+    ``json.dumps``'s time (same JSON values; no spaces after separators)."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _stored_answer(msg: dict, earlier: dict, labels: list[str]) -> dict:
