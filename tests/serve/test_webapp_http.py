@@ -79,7 +79,7 @@ def test_sign_in_is_rate_limited_per_account_even_with_the_right_password(app_se
 
 
 def test_caregiver_sees_assigned_persons_only_in_pages_api_and_live_channel(app_server):
-    c, _ = sign_in(app_server.url)
+    c, csrf = sign_in(app_server.url)
     assert c.get("/app/persons/p001").status_code == 200
     assert c.get("/app/persons/p002").status_code == 404
     for path in ("", "/daily", "/rhythm", "/forecast", "/alerts", "/today", "/trend", "/devices"):
@@ -102,6 +102,10 @@ def test_caregiver_sees_assigned_persons_only_in_pages_api_and_live_channel(app_
     assert c.post("/v1/devices/gran-watch/tokens", headers={"X-CSRF-Token": "x"}).status_code in (401, 403)
     assert c.get("/v1/users").status_code == 403
     assert c.get("/v1/persons/p001/export").status_code == 403
+    # nor inference (least privilege): the CSRF token is right, the role is not
+    r = c.post("/v1/predict", json={"windows": []}, headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and "inference" in r.json()["detail"]
+    assert c.get("/v1/model").status_code == 403
 
 
 def test_state_changes_with_the_session_need_the_csrf_token(app_server):

@@ -68,6 +68,16 @@ def admin_only(what: str):
     return Depends(check)
 
 
+def inference_caller(p: PrincipalDep) -> Principal:
+    """Inference is for devices and operators; a caregiver's session has no use for it (least privilege)."""
+    if p.kind == "caregiver":
+        raise HTTPException(403, "a caregiver's session may not run inference (devices and admins may)")
+    return p
+
+
+InferenceCaller = Annotated[Principal, Depends(inference_caller)]
+
+
 DevicePath = Annotated[str, Path(min_length=1, max_length=128, pattern=f"^{DEVICE_ID_CHARS}$")]
 
 

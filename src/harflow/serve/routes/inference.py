@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from harflow.serve.auth import Principal
-from harflow.serve.deps import PrincipalDep, ServiceDep
+from harflow.serve.deps import InferenceCaller, ServiceDep
 from harflow.serve.protocol import PredictRequest, PredictResponse
 from harflow.serve.ratelimit import RateLimited
 
@@ -41,7 +41,7 @@ async def _parse(request: Request, svc, p: Principal) -> PredictRequest:
 
 
 @router.get("/v1/model", tags=["model"])
-async def model_info(svc: ServiceDep, p: PrincipalDep) -> dict:
+async def model_info(svc: ServiceDep, p: InferenceCaller) -> dict:
     m = svc.model
     return {
         "model_version": m.version,
@@ -52,7 +52,7 @@ async def model_info(svc: ServiceDep, p: PrincipalDep) -> dict:
 
 
 @router.post("/v1/predict", tags=["inference"], response_model=PredictResponse, openapi_extra=_BODY)
-async def predict(request: Request, svc: ServiceDep, p: PrincipalDep):
+async def predict(request: Request, svc: ServiceDep, p: InferenceCaller):
     if p.kind == "device":  # an exhausted key is refused before its body is read
         svc.limits.windows.check(p.key_hash)
     body = await _parse(request, svc, p)
