@@ -144,7 +144,7 @@ def recompute_days(
         tl = Timeline.from_frame(pd.concat(frames, ignore_index=True), tz=tz, source=f"windows ({name})")
         days = [d for d in to_json_records(daily_metrics(tl)) if first <= d["date"] <= last]
         cmp = compare_days(truth, days)
-        out[name] = {"summary": cmp["summary"], "summary_all_days": cmp["summary_all_days"]}
+        out[name] = {k: cmp[k] for k in ("summary", "summary_all_days", "days")}
         if history is not None and label_alerts is not None:
             rows = [d for d in history if d["date"] < first] + days
             found = [a.to_dict() for a in detect(from_json_records(rows))]
