@@ -33,7 +33,7 @@ def test_dry_run_end_to_end_through_the_service(tiny_run, tmp_path):
         assert t is not None and m is not None and 0 <= t <= 120 and 0 <= m <= 120.1
     assert res["daily"]["summary_all_days"]["recorded_min"]["within_bar"] == 1.0
 
-    # the service's day is the one rule (patterns.windows) over each window's top class, not the smoothed label
+    # the service's day: the one rule (patterns.windows) over each window's top class, not the smoothed label
     redo = res["daily_recomputed_from_windows"]
     (top,) = redo["top_class"]["days"]
     for name in ("walking_min", "walking_only_min", "sedentary_min", "upright_min", "lying_min"):
