@@ -12,11 +12,9 @@ from harflow.bench.patterns_compare import (
     compare_days,
     confusion,
     in_days,
+    majority,
     window_truth,
-    windows_segments,
 )
-from harflow.patterns.daily import daily_metrics
-from harflow.patterns.timeline import Timeline
 
 
 def day(person: str, date: str, active: float, sedentary: float, valid: bool = True) -> dict:
@@ -95,16 +93,13 @@ def test_alerts_pair_within_the_onset_tolerance_each_used_once():
     assert in_days(label, "2026-01-11", "2026-01-12") == [label[0], label[2], label[3]]
 
 
-def test_windows_become_the_jobs_timeline_merged_runs_and_gaps_kept():
-    t0 = 1_770_595_200.0
-    t = np.concatenate([t0 + np.arange(0, 600, 1.28), t0 + 1200 + np.arange(0, 600, 1.28)])
-    lab = np.where(t < t0 + 300, "WALKING", "SITTING")
-    seg = windows_segments("p", t, lab, 2.54)
-    assert seg["activity"].tolist() == ["WALKING", "SITTING", "SITTING"]  # the gap splits the sit
-    assert seg["start"].iloc[1] == t[t >= t0 + 300][0] and seg["end"].iloc[0] == seg["start"].iloc[1]
-    d = daily_metrics(Timeline.from_frame(seg, tz="Europe/London")).iloc[0]
-    assert d["active_min"] == pytest.approx(300 / 60, abs=0.05)
-    assert d["recorded_h"] * 3600 == pytest.approx(2 * (599.04 + 2.54), abs=0.01)  # last start + window
+def test_majority_takes_the_centred_mode_within_gapless_runs():
+    t = np.concatenate([np.arange(7) * 1.28, 100 + np.arange(3) * 1.28])
+    lab = np.array(["W", "W", "S", "W", "T", "T", "T", "S", "S", "W"], dtype=object)
+    out = majority(t, lab, 3, 1.28)
+    # a lone window inside a run goes; a tie (at a run's edge, across the gap: never) keeps its own label
+    assert out.tolist() == ["W", "W", "W", "W", "T", "T", "T", "S", "S", "W"]
+    assert majority(t[::-1], lab[::-1], 3, 1.28).tolist() == out[::-1].tolist()  # order of input kept
 
 
 def test_confusion_pools_transitions_and_leaves_no_data_out():

@@ -33,6 +33,13 @@ def test_dry_run_end_to_end_through_the_service(tiny_run, tmp_path):
         assert t is not None and m is not None and 0 <= t <= 120 and 0 <= m <= 120.1
     assert res["daily"]["summary_all_days"]["recorded_min"]["within_bar"] == 1.0
 
+    # the service's day: the one rule (patterns.windows) over each window's top class, not the smoothed label
+    redo = res["daily_recomputed_from_windows"]
+    (top,) = redo["top_class"]["days"]
+    for name in ("walking_min", "walking_only_min", "sedentary_min", "upright_min", "lying_min"):
+        assert abs(top[name]["measured"] - day[name]["measured"]) <= 1e-3, name
+    assert set(redo) >= {"smoothed", "top_class"} and "daily_alerts" in redo["top_class"]
+
     # every answered window is in the confusion matrix against the simulated truth
     conf = res["recognition"]["smoothed"]
     assert sum(map(sum, conf["counts"])) == rp["windows"]

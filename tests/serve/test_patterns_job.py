@@ -124,3 +124,75 @@ def test_shards_split_persons_stably():
     for bad in ("4/4", "x", "1-4"):
         with pytest.raises(ValueError, match="shard"):
             parse_shard(bad)
+
+
+def _stream_windows(engine, device: str, t0: float, minutes: list[tuple[float, str, str]]) -> float:
+    """Stored windows as the service stores them (1.28-s hop, 2.54-s long): per stretch (minutes, top
+    class, smoothed label); returns the end."""
+    from sqlalchemy import insert
+
+    from harflow.serve.db.tables import predictions
+
+    rows, t, seq = [], t0, 0
+    for mins, top, smooth in minutes:
+        for _ in range(round(mins * 60 / 1.28)):
+            rows.append(
+                {
+                    "device_id": device,
+                    "seq": seq,
+                    "t_start": t,
+                    "t_end": t + 2.54,
+                    "activity": top,
+                    "smoothed": smooth,
+                    "probability": 0.6,
+                    "probabilities": "{}",
+                    "model_version": "test",
+                    "created_at": 0.0,  # stored long ago: retention may take them
+                }
+            )
+            t, seq = t + 1.28, seq + 1
+    with engine.begin() as conn:
+        conn.execute(insert(predictions), rows)
+    return t
+
+
+def test_daily_minutes_come_from_the_top_class_and_outlive_retention(tmp_path):
+    """The stream's smoothed label holds the walk that led to the chair through a sit the model answers
+    ambiguously; the day's minutes count what the model answered per window. A day is computed from its
+    windows before retention compacts them (into smoothed segments) and is not recomputed afterwards."""
+    from harflow.serve.db.retention import expire
+
+    store, repos = _store(tmp_path)
+    repos.persons.create("p1", "P", TZ)
+    t0 = dt.datetime(2026, 2, 9, 9, 0, tzinfo=dt.UTC).timestamp()  # London = UTC in February
+    repos.persons.assign("p1", "d1", t0 - 86_400)
+    end = _stream_windows(
+        store.engine,
+        "d1",
+        t0,
+        [(10, "WALKING", "WALKING"), (60, "SITTING", "WALKING"), (20, "STANDING", "STANDING")],
+    )
+    run(repos, now=end + 3600)
+    (day,) = repos.analytics.days("p1")
+    assert day["active_min"] == pytest.approx(10, abs=0.1)  # the smoothed label would give 70
+    assert day["sedentary_min"] == pytest.approx(60, abs=0.1)
+    assert day["upright_min"] == pytest.approx(20, abs=0.1)
+    # the smoothed label is still what the inactivity path reads
+    smoothed = repos.persons.windows("p1", t0, end)
+    assert {a for _, _, a in smoothed} == {"WALKING", "STANDING"}
+
+    # a pass after the day ended completes it; retention then compacts its windows into smoothed segments,
+    # and later passes start after the day
+    run(repos, now=t0 + 86_400)
+    assert expire(store.engine, cutoff=1.0)["windows"] > 0
+    run(repos, now=end + 2 * 86_400)
+    (kept,) = [d for d in repos.analytics.days("p1") if d["date"] == day["date"]]
+    assert kept["active_min"] == day["active_min"] and kept["sedentary_min"] == day["sedentary_min"]
+    # recomputing the day now would read the segments: the smoothed label (why the order matters)
+    assert {a for _, _, a in repos.persons.windows("p1", t0, end, label="activity")} == {
+        "WALKING",
+        "STANDING",
+    }
+    store.close()
+    with pytest.raises(ValueError, match="label"):
+        repos.persons.windows("p1", t0, end, label="probability")

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from harflow.bench.patterns_compare import compare_days, windows_segments
+from harflow.bench.patterns_compare import compare_alerts, compare_days, in_days, majority
 from harflow.bench.sensor_replay import Replay, windows_arrays
 from harflow.data.windows import WindowSpec
 from harflow.patterns.cohort import Cohort, SimulationConfig
 from harflow.patterns.injections import Change
+from harflow.patterns.windows import window_segments
 
 ROLES = ("inactivity", "later_wake", "night_wandering", "none", "fewer_sit_to_stand", "walking_step")
 SIZES = {"later_wake": 90.0, "night_wandering": 45.0, "fewer_sit_to_stand": 0.5, "walking_step": 0.5}
@@ -103,27 +104,52 @@ def label_level(frame: pd.DataFrame, tz: str) -> tuple[list[dict], list[dict]]:
     return to_json_records(daily_metrics(tl)), to_records(find_alerts(tl))
 
 
+DAILY_KINDS = ("step_change", "drift")
+
+
 def recompute_days(
-    cohort: Cohort, replays: list[Replay], spec: WindowSpec, tz: str, first: str, last: str, truth: list[dict]
+    cohort: Cohort,
+    replays: list[Replay],
+    spec: WindowSpec,
+    tz: str,
+    first: str,
+    last: str,
+    truth: list[dict],
+    history: list[dict] | None = None,
+    label_alerts: list[dict] | None = None,
 ) -> dict:
-    """Diagnosis: the daily minutes recomputed here from the answered windows, once from the smoothed label
-    the service stores (must reproduce the service's own numbers) and once from the model's top class per
-    window (what the days would be without the stream's smoothing)."""
-    from harflow.patterns.daily import daily_metrics, to_json_records
+    """Diagnosis: the daily metrics recomputed here from the answered windows with the job's windows →
+    timeline rule, per candidate per-window label: the smoothed label, the model's top class (what the job
+    uses), and the top class under a centred majority filter of k windows. Each is compared with the truth
+    and, with ``history`` (the true days before ``first``) and ``label_alerts``, its daily alerts (the
+    daily detectors over history + these days) with the label-level run's daily alerts."""
+    from harflow.patterns.daily import daily_metrics, from_json_records, to_json_records
+    from harflow.patterns.detect import detect
     from harflow.patterns.timeline import Timeline
 
-    window_s = (spec.length - 1) / spec.rate_hz
+    window_s = (spec.length - 1) / spec.rate_hz  # a window's t_end as the service stores it
+    arrays = {pid: windows_arrays(r) for pid, r in zip(cohort.persons, replays, strict=True)}
+    variants = {
+        "smoothed": lambda a: a[2],
+        "top_class": lambda a: a[1],
+        **{f"top_class_majority{k}": (lambda a, k=k: majority(a[0], a[1], k, spec.hop_s)) for k in (5, 25)},
+    }
     out = {}
-    for name, pick in (("smoothed", 2), ("top_class", 1)):
-        frames = []
-        for pid, r in zip(cohort.persons, replays, strict=True):
-            arrays = windows_arrays(r)
-            if len(arrays[0]):
-                frames.append(windows_segments(pid, arrays[0], arrays[pick], window_s))
+    for name, pick in variants.items():
+        frames = [
+            window_segments(pid, a[0], a[0] + window_s, pick(a)) for pid, a in arrays.items() if len(a[0])
+        ]
         if not frames:
             continue
         tl = Timeline.from_frame(pd.concat(frames, ignore_index=True), tz=tz, source=f"windows ({name})")
         days = [d for d in to_json_records(daily_metrics(tl)) if first <= d["date"] <= last]
         cmp = compare_days(truth, days)
-        out[name] = {"summary": cmp["summary"], "summary_all_days": cmp["summary_all_days"]}
+        out[name] = {k: cmp[k] for k in ("summary", "summary_all_days", "days")}
+        if history is not None and label_alerts is not None:
+            rows = [d for d in history if d["date"] < first] + days
+            found = [a.to_dict() for a in detect(from_json_records(rows))]
+            out[name]["daily_alerts"] = compare_alerts(
+                [a for a in label_alerts if a["kind"] in DAILY_KINDS],
+                [a for a in in_days(found, first, last) if a["kind"] in DAILY_KINDS],
+            )
     return out

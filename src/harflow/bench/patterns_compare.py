@@ -209,25 +209,28 @@ def plot_days(days: dict, path: Path, title: str) -> Path:
     return path
 
 
-def windows_segments(person: str, t_start: np.ndarray, labels: np.ndarray, window_s: float) -> pd.DataFrame:
-    """Answered windows as a segments timeline the way the service's job makes one from stored windows:
-    each window lasts until the next one starts (at most its own end), runs of one label merged; a gap
-    between windows stays a gap. Lets the daily metrics be recomputed from another per-window label."""
+def majority(t_start: np.ndarray, labels: np.ndarray, k: int, hop_s: float) -> np.ndarray:
+    """Each window's label replaced by the most frequent one among the k windows centred on it (ties keep
+    the window's own), within runs of windows without a gap; a candidate rule for the daily metrics."""
     order = np.argsort(t_start, kind="stable")
-    t, lab = t_start[order], labels[order]
-    end = t + window_s
-    end[:-1] = np.minimum(end[:-1], t[1:])
-    breaks = np.flatnonzero((lab[1:] != lab[:-1]) | (t[1:] > end[:-1]))
-    first = np.concatenate([[0], breaks + 1])
-    last = np.concatenate([breaks, [len(t) - 1]])
-    return pd.DataFrame(
-        {
-            "person": person,
-            "start": t[first],  # Unix seconds, placed in the zone given to the timeline, as the job does
-            "end": end[last],
-            "activity": lab[first].astype(str),
-        }
-    )
+    t, lab = np.asarray(t_start)[order], np.asarray(labels, dtype=object)[order]
+    names, code = np.unique(lab.astype(str), return_inverse=True)
+    block = np.concatenate([[0], np.cumsum(np.diff(t) > 1.5 * hop_s)])
+    out = code.copy()
+    h = k // 2
+    for b in np.unique(block):
+        idx = np.flatnonzero(block == b)
+        onehot = np.zeros((len(idx) + 1, len(names)))
+        onehot[np.arange(1, len(idx) + 1), code[idx]] = 1
+        cum = np.cumsum(onehot, axis=0)
+        lo = np.clip(np.arange(len(idx)) - h, 0, len(idx))
+        hi = np.clip(np.arange(len(idx)) + h + 1, 0, len(idx))
+        counts = cum[hi] - cum[lo]
+        counts[np.arange(len(idx)), code[idx]] += 0.5  # a tie keeps the window's own label
+        out[idx] = counts.argmax(axis=1)
+    result = np.empty(len(t), dtype=object)
+    result[order] = names[out]
+    return result
 
 
 def per_person_recognition(

@@ -227,8 +227,9 @@ def run(plan: Plan, run_dir: str, out_dir: Path, tag: str) -> dict:
     labels = driven["info"]["labels"]
     stream_truth = [d for d in truth_days if first <= d["date"] <= last]
     days = compare_days(stream_truth, fetched["days"])
-    recomputed = recompute_days(cohort, replays, spec, tz, first, last, stream_truth)
     label_in = in_days(label_alerts, first, last)
+    history_truth = [d for d in truth_days if d["date"] < first]
+    recomputed = recompute_days(cohort, replays, spec, tz, first, last, stream_truth, history_truth, label_in)
     e2e_in = in_days(fetched["alerts"], first, last)
     online = ("inactivity", "routine_deviation")
     result = {

@@ -2,8 +2,13 @@
 
 For every person (or one shard of them) it
 
-1. reads the smoothed windows of the person's devices (within their assignments) from the local midnight of
-   the day it last reached, so a partly processed day is completed and earlier days are not read again;
+1. reads the windows of the person's devices (within their assignments) from the local midnight of the day
+   it last reached, so a partly processed day is completed and earlier days are not read again. The daily
+   metrics (and rhythm) use each window's top class (``patterns.windows.DAILY_LABEL``), not the stream's
+   smoothed label; the inactivity replay uses the smoothed one, as the live monitor does. A day is computed
+   from its windows by the first pass after it ends, long before retention compacts them (default 30
+   days); a day whose windows expired before any pass reached it falls back to the compacted, smoothed
+   segments;
 2. turns them into the person's activity timeline (:class:`harflow.patterns.timeline.Timeline`) and computes
    those days' metrics (:func:`harflow.patterns.daily.daily_metrics`);
 3. runs change detection (:func:`harflow.patterns.detect.detect`) over the stored daily history and stores
@@ -30,10 +35,10 @@ import pandas as pd
 
 from harflow.patterns.daily import DailyConfig, daily_metrics, from_json_records, to_json_records
 from harflow.patterns.timeline import Timeline
+from harflow.patterns.windows import DAILY_LABEL, window_segments
 from harflow.serve.db.alerts import Alerts
 from harflow.serve.db.analytics import Analytics
 from harflow.serve.db.persons import Persons
-from harflow.serve.db.queries import merge_runs
 
 log = logging.getLogger("harflow.serve.patterns")
 
@@ -76,23 +81,12 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def timeline_of(person_id: str, windows: list[tuple[float, float, str]], tz: str) -> Timeline | None:
-    """Windows overlap by half a window: runs of one activity, each ending where the next begins (a gap
-    between windows stays a gap: no data)."""
+    """The person's timeline from stored windows (and compacted segments) by the one rule of
+    :func:`harflow.patterns.windows.window_segments`; None without any."""
     if not windows:
         return None
-    runs = merge_runs([(t0, t1, a, 1) for t0, t1, a in windows])
-    start = np.array([r["t_start"] for r in runs])
-    end = np.array([r["t_end"] for r in runs])
-    end[:-1] = np.minimum(end[:-1], start[1:])
-    keep = end > start
-    frame = pd.DataFrame(
-        {
-            "person": person_id,
-            "start": start[keep],
-            "end": end[keep],
-            "activity": [r["activity"] for r, k in zip(runs, keep, strict=True) if k],
-        }
-    )
+    t0, t1, act = zip(*windows, strict=True)
+    frame = window_segments(person_id, np.array(t0), np.array(t1), np.array(act, dtype=object))
     return Timeline.from_frame(frame, tz=tz, source=f"person {person_id}")
 
 
@@ -136,7 +130,7 @@ def update_days(repos: Repos, person: dict, now: float, cfg: JobConfig) -> list[
     pid, tz = person["id"], person["tz"]
     until = repos.analytics.processed_until(pid)
     start = local_midnight(until, tz) if until is not None else 0.0
-    tl = timeline_of(pid, repos.persons.windows(pid, start, now), tz)
+    tl = timeline_of(pid, repos.persons.windows(pid, start, now, label=DAILY_LABEL), tz)
     days = to_json_records(daily_metrics(tl, cfg.daily)) if tl is not None else []
     for d in days:
         d.pop("person", None)
@@ -204,7 +198,8 @@ def person_rhythm(persons: Persons, person: dict, days: int, window: str | None)
     from harflow.patterns.rhythm import rhythm_metrics
 
     now = time.time()
-    tl = timeline_of(person["id"], persons.windows(person["id"], now - days * 86_400, now), person["tz"])
+    windows = persons.windows(person["id"], now - days * 86_400, now, label=DAILY_LABEL)
+    tl = timeline_of(person["id"], windows, person["tz"])
     if tl is None:
         return []
     return json.loads(rhythm_metrics(tl, window=window).to_json(orient="records", date_format="iso"))

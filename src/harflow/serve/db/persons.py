@@ -108,10 +108,15 @@ class Persons:
     def devices_of(self, person_id: str) -> set[str]:
         return {a["device_id"] for a in self.assignments(person_id)}
 
-    def windows(self, person_id: str, t_from: float, t_to: float) -> list[tuple[float, float, str]]:
-        """(t_start, t_end, smoothed activity) of every stored window of the person's devices within their
+    def windows(
+        self, person_id: str, t_from: float, t_to: float, label: str = "smoothed"
+    ) -> list[tuple[float, float, str]]:
+        """(t_start, t_end, activity) of every stored window of the person's devices within their
         assignments and [t_from, t_to), and of the compacted segments where the windows have expired, in
-        time order."""
+        time order. ``label`` picks the window's label: ``"smoothed"`` (the stream's change detector) or
+        ``"activity"`` (the model's top class); compacted segments hold the smoothed one only."""
+        if label not in ("smoothed", "activity"):
+            raise ValueError(f"label must be 'smoothed' or 'activity', got {label!r}")
         out: list[tuple[float, float, str]] = []
         with self.engine.connect() as conn:
             for a in self.assignments(person_id):
@@ -120,7 +125,7 @@ class Persons:
                     continue
                 p, s = predictions.c, segments.c
                 rows = conn.execute(
-                    select(p.t_start, p.t_end, p.smoothed).where(
+                    select(p.t_start, p.t_end, p[label]).where(
                         and_(p.device_id == a["device_id"], p.t_start >= lo, p.t_start < hi)
                     )
                 ).all()
