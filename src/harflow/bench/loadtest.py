@@ -129,6 +129,19 @@ def build_devices(n: int, spec: WindowSpec, labels: list[str], needed_s: float, 
     return devices
 
 
+def connect_stream(url: str, device: str, key: str, open_timeout: float = 60, compression: bool = False):
+    """A device's WebSocket stream to the service at ``url`` (http…), as every load generator opens one: the
+    key in the header, no message size cap, no pings (the generators measure the service, not keep-alives)."""
+    return websockets.connect(
+        url.replace("http", "ws", 1) + f"/v1/streams/{device}",
+        additional_headers={"Authorization": f"Bearer {key}"},
+        max_size=None,
+        ping_interval=None,
+        open_timeout=open_timeout,
+        compression="deflate" if compression else None,
+    )
+
+
 async def run_device(
     d: Device,
     url: str,
@@ -146,17 +159,9 @@ async def run_device(
     """Replay ``d`` at ``speed`` × real time for ``duration`` wall seconds. ``closed_loop``: besides, keep one
     chunk in flight: the next is sent only once every window of the previous one is answered (prediction or
     busy), so the devices offer exactly what the service can take: its saturation throughput."""
-    ws_url = url.replace("http", "ws", 1) + f"/v1/streams/{d.name}"
     rate = spec.rate_hz
     try:
-        async with websockets.connect(
-            ws_url,
-            additional_headers={"Authorization": f"Bearer {key}"},
-            max_size=None,
-            ping_interval=None,
-            open_timeout=60,
-            compression="deflate" if compression else None,
-        ) as ws:
+        async with connect_stream(url, d.name, key, compression=compression) as ws:
             recv = asyncio.create_task(_receive(ws, d, spec))
             loop = asyncio.get_running_loop()
             k = 0

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import websockets
 
+from harflow.bench.loadtest import connect_stream
 from harflow.data.frames import encode_frame
 from harflow.data.windows import WindowSpec, window_starts
 from harflow.patterns.sensor_stream import RATE_HZ, SensorChunk
@@ -72,16 +72,9 @@ async def replay_device(
     on_answer: Callable[[int], None] | None = None,
     drain_s: float = 120.0,
 ) -> None:
-    ws_url = url.replace("http", "ws", 1) + f"/v1/streams/{r.device}"
     count = _WindowCount(spec)
     try:
-        async with websockets.connect(
-            ws_url,
-            additional_headers={"Authorization": f"Bearer {key}"},
-            max_size=None,
-            ping_interval=None,
-            open_timeout=60,
-        ) as ws:
+        async with connect_stream(url, r.device, key) as ws:
             recv = asyncio.create_task(_receive(ws, r, on_answer))
             for seq, chunk in enumerate(r.chunks):
                 while r.expected - r.windows - r.busy > inflight:

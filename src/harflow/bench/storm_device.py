@@ -23,6 +23,7 @@ import numpy as np
 import orjson
 import websockets
 
+from harflow.bench.loadtest import connect_stream
 from harflow.data.frames import encode_frame
 from harflow.data.windows import WindowSpec, window_starts
 
@@ -82,7 +83,6 @@ async def run_storm_device(
     n_chunks = int(duration * speed * rate) // chunk
     n_chunks = min(n_chunks, len(d.signals) // chunk)
     due_windows = len(window_starts(n_chunks * chunk, spec))
-    ws_url = url.replace("http", "ws", 1) + f"/v1/streams/{d.name}"
     produced = asyncio.Event()
 
     async def clock() -> None:  # the sensor: a chunk is ready every chunk/rate s of device time
@@ -124,13 +124,7 @@ async def run_storm_device(
     try:
         while len(d.answered) < due_windows and loop.time() < end:
             try:
-                async with websockets.connect(
-                    ws_url,
-                    additional_headers={"Authorization": f"Bearer {key}"},
-                    max_size=None,
-                    ping_interval=None,
-                    open_timeout=30,
-                ) as ws:
+                async with connect_stream(url, d.name, key, open_timeout=30) as ws:
                     d.connects += 1
                     if lost_at is not None:
                         d.reconnect_s.append(time.time() - lost_at)
