@@ -21,6 +21,11 @@ class RateLimited(Exception):
         """The ``Retry-After`` header value: whole seconds, at least 1."""
         return str(max(1, math.ceil(self.retry_after_s)))
 
+    @property
+    def wait_s(self) -> float:
+        """The wait a stream's error states: milliseconds, rounded up, so a refusal never says 0."""
+        return max(1, math.ceil(self.retry_after_s * 1000)) / 1000
+
 
 class Buckets:
     """One token bucket per key: ``rate`` per second, up to ``burst`` at once (rate 0 = unlimited)."""

@@ -115,7 +115,7 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str, p: Principal) -> Non
                 try:
                     svc.limits.messages.take(p.key_hash)
                 except RateLimited as e:
-                    await error("rate_limited", str(e), retry_after_s=round(e.retry_after_s, 3))
+                    await error("rate_limited", str(e), retry_after_s=e.wait_s)
                     await _penalty(e.retry_after_s)
                     continue
             data, text = msg.get("bytes"), msg.get("text")
@@ -152,7 +152,7 @@ async def _serve_stream(ws: WebSocket, svc, device_id: str, p: Principal) -> Non
                     await _penalty(0.05 * (strikes - 3))
                 continue
             except RateLimited as e:
-                await error("rate_limited", str(e), seq=seq, retry_after_s=round(e.retry_after_s, 3))
+                await error("rate_limited", str(e), seq=seq, retry_after_s=e.wait_s)
                 await _penalty(e.retry_after_s)
                 continue
             strikes = 0
