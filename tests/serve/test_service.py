@@ -93,6 +93,11 @@ def test_rest_predict_matches_offline_and_rejects_bad_windows(server, signals):
     assert r.status_code == 200, r.text
     got = np.array([[p["probabilities"][n] for n in pred.labels] for p in r.json()["predictions"]])
     assert np.allclose(got, pred.predict_proba(X), atol=1e-4)
+    many = slice_windows(signals, window_starts(len(signals), pred.spec)[:40], pred.spec.length)
+    r = httpx.post(f"{server.url}/v1/predict", json={"windows": many.tolist()}, headers=server.admin())
+    assert r.status_code == 200, r.text  # a body this large is decoded in the decoding process
+    got = np.array([[p["probabilities"][n] for n in pred.labels] for p in r.json()["predictions"]])
+    assert np.allclose(got, pred.predict_proba(many), atol=1e-4)
     bad = X[:1, :100].tolist()
     r = httpx.post(f"{server.url}/v1/predict", json={"windows": bad}, headers=server.admin())
     assert r.status_code == 422 and "window 0" in r.text

@@ -7,10 +7,16 @@ the first two answers (the connection's warm-up) left out. Beside it, for the sa
 - ``row1``: a device sending chunks with seq 2^63 and rows of 3e38, as fast as it is answered;
 - ``row2``: unauthenticated 40 MB posts and, with a device token, 3 MB bodies of junk;
 - ``row7``: 16 clients posting 256-window requests with one device token;
-- ``row8``: 2000-sample chunks declared at 1 Hz.
+- ``row8``: 2000-sample chunks declared at 1 Hz;
+- ``cpu``: no traffic at all, one thread busy on the CPU: the control that shows what the attacker's own
+  client work costs the good stream on a shared machine.
+
+``--pin`` keeps the attacker off the server's cores (server and good client on all cores but the last, the
+attacker on the last), as an attacker on another machine would be. ``--repeat N`` runs the cases N times,
+interleaved, and ends with each case's median and range.
 
 python -m harflow.bench.attack --model RUN_DIR [--seconds 15] [--speed 4] [--attacks none,row1,row2,row7,row8]
-                               [--dry-run]
+                               [--pin] [--repeat N] [--dry-run]
 """
 
 from __future__ import annotations
@@ -114,13 +120,16 @@ async def _row7(url: str, token: str, stop: asyncio.Event) -> int:
     async def client():
         async with httpx.AsyncClient(timeout=60) as c:
             while not stop.is_set():
-                r = await c.post(
-                    f"{url}/v1/predict",
-                    content=raw,
-                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-                )
+                try:
+                    r = await c.post(
+                        f"{url}/v1/predict",
+                        content=raw,
+                        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+                    )
+                except httpx.HTTPError:  # a refused body may end the connection before the upload does
+                    r = None
                 counts[0] += 1
-                if r.status_code == 429:  # a well-behaved client would wait; an attacker does not
+                if r is None or r.status_code == 429:  # a good client would wait; an attacker does not
                     await asyncio.sleep(0.01)
 
     await asyncio.gather(*(client() for _ in range(16)))
@@ -138,14 +147,26 @@ async def _row8(url: str, token: str, stop: asyncio.Event) -> int:
     return n
 
 
-ATTACKS = {"row1": _row1, "row2": _row2, "row7": _row7, "row8": _row8}
+async def _cpu(url: str, token: str, stop: asyncio.Event) -> int:
+    n = 0
+    while not stop.is_set():
+        t = time.perf_counter()
+        while time.perf_counter() - t < 0.05:
+            n += 1
+        await asyncio.sleep(0)
+    return n
 
 
-def _attacker(attack: str, url: str, token: str, seconds: float, out) -> None:
+ATTACKS = {"row1": _row1, "row2": _row2, "row7": _row7, "row8": _row8, "cpu": _cpu}
+
+
+def _attacker(attack: str, url: str, token: str, seconds: float, out, pin: bool = False) -> None:
     """The attacker in a process of its own, so its client-side work does not delay the good client, and at a
     lower CPU priority: on one machine an attacker's client work (40 MB uploads) competes with the server for
     the cores, which a remote attacker's does not."""
     os.nice(10)
+    if pin:
+        os.sched_setaffinity(0, _last_core())
 
     async def run():
         stop = asyncio.Event()
@@ -159,7 +180,11 @@ def _attacker(attack: str, url: str, token: str, seconds: float, out) -> None:
         out.put(f"{type(e).__name__}: {e}"[:200])
 
 
-async def one_run(url: str, attack: str, seconds: float, speed: float) -> dict:
+def _last_core() -> set[int]:
+    return {(os.cpu_count() or 1) - 1}
+
+
+async def one_run(url: str, attack: str, seconds: float, speed: float, pin: bool = False) -> dict:
     async with httpx.AsyncClient(timeout=30) as c:
         good_tok = await _token(c, url, "good")
         bad_tok = await _token(c, url, {"row1": "bad1", "row8": "bad8"}.get(attack, "bad"))
@@ -167,7 +192,8 @@ async def one_run(url: str, attack: str, seconds: float, speed: float) -> dict:
     if attack != "none":
         ctx = mp.get_context("spawn")
         out = ctx.Queue()
-        proc = ctx.Process(target=_attacker, args=(attack, url, bad_tok, seconds + 2.0, out), daemon=True)
+        args = (attack, url, bad_tok, seconds + 2.0, out, pin)
+        proc = ctx.Process(target=_attacker, args=args, daemon=True)
         proc.start()
         await asyncio.get_running_loop().run_in_executor(None, out.get, True, 120)  # "ready"
         await asyncio.sleep(1.0)  # the attacker is running before the good stream starts
@@ -184,15 +210,30 @@ async def one_run(url: str, attack: str, seconds: float, speed: float) -> dict:
 
 
 def main(a: argparse.Namespace) -> list[dict]:
+    if a.pin:  # the server (started below) and the good client inherit this; the attacker takes the last core
+        if (os.cpu_count() or 1) < 2:
+            raise SystemExit("--pin needs at least 2 cores")
+        os.sched_setaffinity(0, set(range(os.cpu_count() - 1)))
     out = []
+    for r in range(a.repeat):
+        for attack in a.attacks.split(","):
+            with tempfile.TemporaryDirectory(prefix="harflow-attack-") as d:
+                proc, url = start_server(a.model, ADMIN, d, backend=a.backend)
+                try:
+                    seconds = 3.0 if a.dry_run else a.seconds
+                    res = asyncio.run(one_run(url, attack, seconds, a.speed, a.pin))
+                finally:
+                    stop_server(proc)
+            out.append({**res, "round": r, "pinned": a.pin})
+            print(json.dumps(out[-1]), flush=True)
     for attack in a.attacks.split(","):
-        with tempfile.TemporaryDirectory(prefix="harflow-attack-") as d:
-            proc, url = start_server(a.model, ADMIN, d, backend=a.backend)
-            try:
-                out.append(asyncio.run(one_run(url, attack, 3.0 if a.dry_run else a.seconds, a.speed)))
-            finally:
-                stop_server(proc)
-        print(json.dumps(out[-1]), flush=True)
+        runs = [x for x in out if x["attack"] == attack]
+        summary = {"attack": attack, "runs": len(runs)}
+        for k in ("p50_ms", "p99_ms"):
+            v = [x[k] for x in runs]
+            summary[k] = {"median": round(float(np.median(v)), 1), "min": min(v), "max": max(v)}
+        summary["errors"] = sum(len(x["errors"]) for x in runs)
+        print(json.dumps({"summary": summary}), flush=True)
     return out
 
 
@@ -203,5 +244,7 @@ if __name__ == "__main__":
     p.add_argument("--attacks", default="none,row1,row2,row7,row8")
     p.add_argument("--backend", default="torch")
     p.add_argument("--speed", type=float, default=4.0, help="the good stream's pace, x real time")
+    p.add_argument("--pin", action="store_true", help="attacker on the last core, server on the rest")
+    p.add_argument("--repeat", type=int, default=1, help="rounds of all cases, interleaved")
     p.add_argument("--dry-run", action="store_true", help="3 s per attack")
     main(p.parse_args())

@@ -29,6 +29,8 @@ MAX_SEQ = 2**63 - 1
 # sensor values beyond this are not measurements (HAPT: |acc| < 10 g, |gyro| < 40 rad/s); the model turns
 # values near the float32 limit into NaN probabilities
 MAX_ABS_VALUE = 1e6
+# windows one POST /v1/predict may carry
+MAX_PREDICT_WINDOWS = 256
 
 
 class Chunk(BaseModel):
@@ -45,7 +47,9 @@ class Chunk(BaseModel):
 class PredictRequest(BaseModel):
     model_config = ConfigDict(strict=True)
     windows: list[list[list[float]]] = Field(
-        min_length=1, max_length=256, description="windows of shape (N, window length, channels), raw units"
+        min_length=1,
+        max_length=MAX_PREDICT_WINDOWS,
+        description="windows of shape (N, window length, channels), raw units",
     )
 
 

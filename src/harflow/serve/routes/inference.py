@@ -7,10 +7,10 @@ import contextlib
 import numpy as np
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from harflow.serve.auth import Principal
 from harflow.serve.deps import InferenceCaller, ServiceDep
+from harflow.serve.predict_body import BodyError, decode_windows
 from harflow.serve.protocol import PredictRequest, PredictResponse
 from harflow.serve.ratelimit import RateLimited
 
@@ -27,17 +27,21 @@ _BODY = {
 BYTES_PER_WINDOW = 128 * 6 * 2
 
 
-async def _parse(request: Request, svc, p: Principal) -> PredictRequest:
-    """The body, read and validated only now, after authentication (the route's dependencies): its size is
-    bounded by BodyLimits, and parsing runs off the event loop."""
+async def _parse(request: Request, svc, p: Principal) -> np.ndarray:
+    """The body's windows, read and decoded only now, after authentication (the route's dependencies): its
+    size is bounded by BodyLimits, and decoding runs off the event loop (large bodies in a process of their
+    own, :mod:`harflow.serve.decode_pool`) with bounded work (:mod:`harflow.serve.predict_body`)."""
     raw = await request.body()
+    spec = svc.model.spec
     try:
-        return await svc.off_loop(PredictRequest.model_validate_json, raw)
-    except ValidationError as e:
-        if p.kind == "device":  # the parse was paid for: charged as the windows a body this size could hold
+        return await svc.decoder.run(decode_windows, raw, spec.length, len(spec.channels), small=svc.off_loop)
+    except BodyError as e:
+        if p.kind == "device":  # the decode was paid for: charged as the windows a body this size could hold
             with contextlib.suppress(RateLimited):  # the client gets its 422 now, a 429 on its next body
                 svc.limits.windows.take(p.key_hash, len(raw) / BYTES_PER_WINDOW, debt=True)
-        raise RequestValidationError([{**x, "loc": ("body", *x["loc"])} for x in e.errors()]) from None
+        if e.plain:
+            raise HTTPException(422, str(e)) from None
+        raise RequestValidationError([e.entry()]) from None
 
 
 @router.get("/v1/model", tags=["model"])
@@ -55,20 +59,11 @@ async def model_info(svc: ServiceDep, p: InferenceCaller) -> dict:
 async def predict(request: Request, svc: ServiceDep, p: InferenceCaller):
     if p.kind == "device":  # an exhausted key is refused before its body is read
         svc.limits.windows.check(p.key_hash)
-    body = await _parse(request, svc, p)
+    X = await _parse(request, svc, p)
     if p.kind == "device":
-        svc.limits.windows.take(p.key_hash, len(body.windows), debt=True)  # RateLimited → 429
+        svc.limits.windows.take(p.key_hash, len(X), debt=True)  # RateLimited → 429
     m = svc.model
-    L, C = m.spec.length, len(m.spec.channels)
-    for i, w in enumerate(body.windows):
-        if len(w) != L or any(len(row) != C for row in w):
-            shape = (len(w), sorted({len(r) for r in w}))
-            raise HTTPException(422, f"window {i} has shape {shape}; each must be {L} samples x {C} channels")
-    X = np.asarray(body.windows, dtype=np.float64)
-    if not np.isfinite(X).all() or np.abs(X).max() > 1e6:
-        bad = int(np.argwhere(~np.isfinite(X) | (np.abs(X) > 1e6))[0][0])
-        raise HTTPException(422, f"window {bad} contains NaN, inf or absurd values (|x| > 1e6)")
-    probs = await svc.batcher.submit(X.astype(np.float32))
+    probs = await svc.batcher.submit(X)
     svc.metrics.windows.labels("rest").inc(len(X))
     preds = [
         {
