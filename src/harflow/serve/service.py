@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import time
@@ -25,6 +26,7 @@ from harflow.serve.db.persons import Persons
 from harflow.serve.db.queries import Store
 from harflow.serve.db.tokens import Tokens
 from harflow.serve.db.writer import Writer
+from harflow.serve.decode_pool import DecodePool
 from harflow.serve.live_patterns import LivePatterns
 from harflow.serve.metrics import Metrics
 from harflow.serve.ratelimit import Buckets
@@ -80,6 +82,7 @@ class Service:
         self.streams_per_key: dict[str, int] = {}
         self.active: set[str] = set()
         self.aux = ThreadPoolExecutor(2, thread_name_prefix="harflow-aux")  # auth lookups, reads
+        self.decoder = DecodePool()  # large REST bodies
         self.batcher: Batcher | None = None
         self.writer: Writer | None = None
         self.deliverer: Deliverer | None = None
@@ -119,6 +122,11 @@ class Service:
         self.live.start()
         if s.patterns_interval_s > 0:
             self.patterns_task = asyncio.get_running_loop().create_task(self._patterns_loop())
+        # What is loaded by now (libraries, app, model) lives as long as the process. Frozen out of the
+        # collector's generations, it is no longer walked by every full collection, which paused the event
+        # loop often enough to set the p99 of 600-800 streaming devices (docs/notes/serving-capacity.md).
+        gc.collect()
+        gc.freeze()
         log.info(
             "serving %s (%s backend, %d classes, window %s)",
             self.model.version,
@@ -140,6 +148,7 @@ class Service:
         if self.writer:
             await self.writer.close()
         self.aux.shutdown(wait=True)
+        self.decoder.close()
         self.store.close()
         log.info("drained and stopped")
 
