@@ -43,8 +43,8 @@ class _Body(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_Body)
 _PATH = re.compile(r" - at `\$((?:\.\w+|\[\d+\])*)`$")
 _STEP = re.compile(r"\.(\w+)|\[(\d+)\]")
-# separators a valid body may hold beyond its values: a few keys and whitespace-free JSON of other fields
-_SLACK = 64
+# separators a valid body may hold beyond its windows (other fields), still far below what would cost time
+_SLACK = 1024
 
 
 def _loc(msg: str) -> tuple[str, tuple]:
