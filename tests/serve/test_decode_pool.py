@@ -17,10 +17,6 @@ def _pid(raw: bytes) -> int:
     return os.getpid()
 
 
-async def _here(fn, *args):
-    return fn(*args)
-
-
 @pytest.fixture
 def pool():
     p = DecodePool()
@@ -30,25 +26,25 @@ def pool():
 
 def test_large_bodies_decode_in_another_process_and_small_ones_here(pool):
     big = b" " * MIN_BYTES
-    assert asyncio.run(pool.run(_pid, big, small=_here)) != os.getpid()
-    assert asyncio.run(pool.run(_pid, b"[]", small=_here)) == os.getpid()
+    assert asyncio.run(pool.run(_pid, big)) != os.getpid()
+    assert asyncio.run(pool.run(_pid, b"[]")) == os.getpid()
 
 
 def test_windows_and_errors_cross_the_process_boundary(pool):
     X = np.random.default_rng(1).normal(0, 0.3, (40, 128, 6)).round(4)
     raw = json.dumps({"windows": X.tolist()}).encode()
     assert len(raw) >= MIN_BYTES
-    got = asyncio.run(pool.run(decode_windows, raw, 128, 6, small=_here))
+    got = asyncio.run(pool.run(decode_windows, raw, 128, 6))
     assert np.allclose(got, X, atol=1e-6)
     bad = X.tolist()
     bad[39][5][2] = True
     with pytest.raises(BodyError) as e:
-        asyncio.run(pool.run(decode_windows, json.dumps({"windows": bad}).encode(), 128, 6, small=_here))
+        asyncio.run(pool.run(decode_windows, json.dumps({"windows": bad}).encode(), 128, 6))
     assert list(e.value.loc) == ["body", "windows", 39, 5, 2] and e.value.type == "type_error"
 
 
 def test_a_dead_child_is_replaced(pool):
     raw = b" " * MIN_BYTES
-    first = asyncio.run(pool.run(_pid, raw, small=_here))
+    first = asyncio.run(pool.run(_pid, raw))
     os.kill(first, 9)
-    assert asyncio.run(pool.run(_pid, raw, small=_here)) not in (first, os.getpid())
+    assert asyncio.run(pool.run(_pid, raw)) not in (first, os.getpid())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -21,8 +21,8 @@ MIN_BYTES = 64 * 1024
 
 
 class DecodePool:
-    def __init__(self, min_bytes: int = MIN_BYTES) -> None:
-        self.min_bytes = min_bytes
+    def __init__(self, threads: Executor | None = None, min_bytes: int = MIN_BYTES) -> None:
+        self.threads, self.min_bytes = threads, min_bytes  # small bodies run on threads (None: default)
         self._pool: ProcessPoolExecutor | None = None
 
     def _executor(self) -> ProcessPoolExecutor:
@@ -30,12 +30,12 @@ class DecodePool:
             self._pool = ProcessPoolExecutor(1, mp_context=mp.get_context("forkserver"))
         return self._pool
 
-    async def run(self, fn, raw: bytes, *args: Any, small=None):
-        """``fn(raw, *args)``: in the child for a large ``raw``, else through ``small`` (a coroutine function
-        taking the same arguments; the caller's thread pool). A child that died is replaced once."""
-        if len(raw) < self.min_bytes:
-            return await small(fn, raw, *args)
+    async def run(self, fn, raw: bytes, *args: Any):
+        """``fn(raw, *args)``: in the child for a large ``raw``, else on ``threads``. A child that died is
+        replaced once."""
         loop = asyncio.get_running_loop()
+        if len(raw) < self.min_bytes:
+            return await loop.run_in_executor(self.threads, fn, raw, *args)
         try:
             return await loop.run_in_executor(self._executor(), fn, raw, *args)
         except BrokenProcessPool:

@@ -22,8 +22,8 @@ from harflow.serve.protocol import MAX_ABS_VALUE, MAX_PREDICT_WINDOWS
 
 
 class BodyError(ValueError):
-    """A body that is not a valid request. ``loc`` and ``type`` follow pydantic's error entries; ``detail``
-    is set for errors answered as a plain message (shapes, values)."""
+    """A body that is not a valid request. ``loc`` and ``type`` follow pydantic's error entries; ``plain``
+    marks errors answered as a plain message (shapes, values)."""
 
     def __init__(self, msg: str, loc: tuple = ("body",), type: str = "value_error", plain: bool = False):
         super().__init__(msg)

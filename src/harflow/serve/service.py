@@ -82,7 +82,7 @@ class Service:
         self.streams_per_key: dict[str, int] = {}
         self.active: set[str] = set()
         self.aux = ThreadPoolExecutor(2, thread_name_prefix="harflow-aux")  # auth lookups, reads
-        self.decoder = DecodePool()  # large REST bodies
+        self.decoder = DecodePool(self.aux)  # REST bodies: large ones in a child process
         self.batcher: Batcher | None = None
         self.writer: Writer | None = None
         self.deliverer: Deliverer | None = None

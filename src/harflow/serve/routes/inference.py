@@ -34,7 +34,7 @@ async def _parse(request: Request, svc, p: Principal) -> np.ndarray:
     raw = await request.body()
     spec = svc.model.spec
     try:
-        return await svc.decoder.run(decode_windows, raw, spec.length, len(spec.channels), small=svc.off_loop)
+        return await svc.decoder.run(decode_windows, raw, spec.length, len(spec.channels))
     except BodyError as e:
         if p.kind == "device":  # the decode was paid for: charged as the windows a body this size could hold
             with contextlib.suppress(RateLimited):  # the client gets its 422 now, a 429 on its next body
