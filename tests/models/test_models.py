@@ -4,11 +4,17 @@ import pytest
 import torch
 
 from harflow.models import build_model, model_names
-from harflow.models.registry import MODELS, model_config
+from harflow.models.registry import MODELS, default_epochs, model_config
 
 
 def test_registry_has_the_three_models():
     assert {"lstm", "deepconvlstm", "cnn1d"} <= set(model_names())
+
+
+def test_each_model_has_its_default_training_length():
+    assert (default_epochs("lstm"), default_epochs("cnn1d"), default_epochs("deepconvlstm")) == (40, 40, 20)
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        default_epochs("nope")
 
 
 @pytest.mark.parametrize("name", ["lstm", "deepconvlstm", "cnn1d"])

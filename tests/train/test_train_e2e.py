@@ -9,7 +9,7 @@ from harflow.data.sources import load_recordings
 from harflow.models import checkpoint
 from harflow.train.config import TrainConfig
 from harflow.train.evaluate import evaluate
-from harflow.train.trainer import train
+from harflow.train.trainer import load_data, train
 
 E2E_SUBJECTS = ["1", "3", "6", "7", "5", "2"]  # train 1,3,6,7 · val 5 · test 2
 
@@ -96,6 +96,13 @@ def test_other_models_train_through_the_same_command(tmp_path, model):
     m = json.loads((tmp_path / model / "metrics.json").read_text())
     assert m["model"] == model and "accuracy" in m["test"]
     assert "test accuracy" in proc.stdout
+
+
+def test_epochs_default_to_the_models_own(tmp_path):
+    cfg = dict(subjects=["1", "3", "5", "2"], max_steps_per_epoch=1, progress=False, threads=1)
+    m = train(TrainConfig(model="cnn1d", out=str(tmp_path / "c"), patience=1, **cfg))
+    written = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert written["epochs"] == 40 and m["epochs"] <= 40  # resolved before the run; patience may stop it
 
 
 def test_cli_dry_run_12_classes(tmp_path):
@@ -186,3 +193,16 @@ def test_lr_scaling_rules():
     assert TrainConfig(
         lr=1e-3, base_batch=64, batch_size=256, lr_scaling="sqrt"
     ).scaled_lr() == pytest.approx(2e-3)
+
+
+def test_train_hop_adds_shifted_training_windows_only():
+    subjects = ["1", "3", "5", "2"]
+    base = load_data(TrainConfig(subjects=subjects))
+    fine = load_data(TrainConfig(subjects=subjects, train_hop_s=0.32))
+    assert fine.spec == base.spec and fine.spec.hop_s == 1.28  # what the checkpoint carries
+    assert 3.5 < len(fine.splits["train"]) / len(base.splits["train"]) < 4.1
+    for s in ("val", "test"):
+        assert np.array_equal(fine.splits[s].X, base.splits[s].X)
+    assert fine.normalizer == base.normalizer
+    gaps = np.diff(np.unique(fine.splits["train"].start[fine.splits["train"].recording == 0]))
+    assert gaps.min() == 16 and not (gaps % 16).any()  # 0.32 s at 50 Hz; unlabeled windows leave gaps

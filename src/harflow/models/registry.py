@@ -10,14 +10,15 @@ from typing import Any
 from torch import nn
 
 MODELS: dict[str, type[nn.Module]] = {}
+EPOCHS: dict[str, int] = {}  # each model's default training length (`harflow train` without --epochs)
 _MODULES = ("lstm", "deepconvlstm", "cnn1d")
 
 
-def register_model(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+def register_model(name: str, epochs: int = 40) -> Callable[[type[nn.Module]], type[nn.Module]]:
     def deco(cls: type[nn.Module]) -> type[nn.Module]:
         if not dataclasses.is_dataclass(getattr(cls, "Config", None)):
             raise TypeError(f"model {name}: class {cls.__name__} needs a dataclass attribute `Config`")
-        MODELS[name] = cls
+        MODELS[name], EPOCHS[name] = cls, epochs
         return cls
 
     return deco
@@ -31,6 +32,13 @@ def _load_all() -> None:
 def model_names() -> list[str]:
     _load_all()
     return sorted(MODELS)
+
+
+def default_epochs(name: str) -> int:
+    _load_all()
+    if name not in EPOCHS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}")
+    return EPOCHS[name]
 
 
 def model_config(name: str, overrides: dict[str, Any] | None = None) -> Any:

@@ -34,7 +34,7 @@ from harflow.data.sources import load_recordings
 from harflow.data.windows import WindowSpec
 from harflow.memory import tune_malloc
 from harflow.models import build_model, checkpoint
-from harflow.models.registry import model_config
+from harflow.models.registry import default_epochs, model_config
 from harflow.patterns import fit
 from harflow.train import model_card
 from harflow.train.augment import Augmenter
@@ -50,7 +50,12 @@ log = logging.getLogger("harflow.train")
 def load_data(cfg: TrainConfig) -> WindowedData:
     rs = load_recordings(cfg.data, classes=cfg.classes, subjects=cfg.subjects, rate_hz=cfg.rate_hz)
     spec = WindowSpec(cfg.rate_hz, cfg.window_s, cfg.hop_s, tuple(rs.channels))
-    return build_windows(rs, spec)
+    data = build_windows(rs, spec)
+    if cfg.train_hop_s is not None and cfg.train_hop_s != cfg.hop_s:
+        # the training split alone is re-sliced, normalized with the statistics already fit on it
+        fine = dataclasses.replace(spec, hop_s=cfg.train_hop_s)
+        data.splits["train"] = build_windows(rs, fine, data.normalizer).splits["train"]
+    return data
 
 
 def set_threads(cfg: TrainConfig, engine: Engine) -> int:
@@ -171,6 +176,8 @@ def train(cfg: TrainConfig) -> dict[str, Any] | None:
     """Run training; returns the final metrics dict on rank 0 (None on other ranks)."""
     if cfg.batch_size < 1 or cfg.accum_steps < 1:
         raise LaunchError("--batch-size and --accum-steps must be positive")
+    if cfg.epochs is None:
+        cfg = dataclasses.replace(cfg, epochs=default_epochs(cfg.model))
     with start_engine(cfg) as engine:
         result = _train(cfg, engine)
     if result is not None:  # rank 0, after the group is gone: the other ranks need not wait for this
@@ -280,7 +287,11 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
 
     sampler = IndexSampler(len(train_split), world, rank, cfg.seed)
     Xtr, ytr = torch.from_numpy(train_split.X), torch.from_numpy(train_split.y)
-    augment = Augmenter(data.normalizer, data.spec.channels) if cfg.augment else None
+    augment = (
+        Augmenter(data.normalizer, data.spec.channels, cfg.rotate_deg, cfg.scale_jitter, cfg.noise_std)
+        if cfg.augment
+        else None
+    )
     t_start = time.perf_counter()
     train_time = sum(h.get("epoch_seconds", 0.0) for h in history)
     samples_seen = 0
