@@ -51,6 +51,14 @@ def test_tiny_zoo_runs_the_trainer_per_seed_and_reports_it(tmp_path: Path) -> No
     md = (report / "report.md").read_text()
     assert "Recognition accuracy: every model over seeds" in md and (report / "zoo.png").stat().st_size > 0
     assert f"{by[6]['test_accuracy']['mean']:.4f} ± {by[6]['test_accuracy']['std']:.4f}" in md
+    assert "| --epochs 1 --max-steps-per-epoch 3 --subjects 1,3,5,2 | 6 |" in md  # what the rows trained
+
+
+def test_zoo_rows_name_their_training_flags() -> None:
+    from harflow.bench.figures import zoo_recipe
+
+    assert zoo_recipe({"settings": {"train_args": []}}) == "defaults"
+    assert zoo_recipe({"settings": {"train_args": ["--train-hop", "0.32"]}}) == "--train-hop 0.32"
 
 
 def test_unknown_model_is_one_clear_line(tmp_path: Path) -> None:

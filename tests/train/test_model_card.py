@@ -38,3 +38,16 @@ def test_top_confusions_are_the_largest_off_diagonal_cells() -> None:
     m = {"confusion_matrix": [[50, 3, 0], [10, 40, 1], [0, 0, 30]]}
     top = model_card.confusions(m, ["A", "B", "C"], top=2)
     assert top == [("B", "A", 10, pytest.approx(10 / 14)), ("A", "B", 3, pytest.approx(3 / 14))]
+
+
+def test_card_states_the_augmentation_a_run_used() -> None:
+    from harflow.train.config import TrainConfig
+
+    now = TrainConfig().to_dict()
+    assert model_card._augmentation(now) == "rotations up to 15°, scaling ±10 %, no added noise"
+    # a config.json written before these options existed trained with the former defaults
+    new_keys = ("rotate_deg", "scale_jitter", "noise_std", "train_hop_s")
+    old = {k: v for k, v in now.items() if k not in new_keys}
+    assert "noise std 0.02" in model_card._augmentation(old)
+    assert model_card._augmentation({**now, "train_hop_s": 0.32}).endswith("training windows every 0.32 s")
+    assert model_card._augmentation({**now, "augment": False}) == "none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -173,12 +174,20 @@ def batch_size(bs_docs: list[dict[str, Any]], path: Path) -> Path:
     return _save(fig, path)
 
 
+def zoo_recipe(doc: dict[str, Any]) -> str:
+    """What a zoo document trained beyond the defaults: its extra `harflow train` flags, or "defaults"."""
+    return " ".join(doc.get("settings", {}).get("train_args") or []) or "defaults"
+
+
 def zoo(zoo_docs: list[dict[str, Any]], path: Path) -> Path:
     """Test accuracy and macro-F1 per model and label set: every seed as a dot, mean ± std as a bar."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
     rows = [(doc, s) for doc in zoo_docs for s in doc["summary"]]
+    several_envs = len({d["_label"] for d in zoo_docs}) > 1
     labels = [
-        f"{s['model']}\n{s['classes']} cl." + (f"\n{d['_label']}" if len(zoo_docs) > 1 else "")
+        f"{s['model']}\n{s['classes']} cl."
+        + (f"\n{textwrap.fill(zoo_recipe(d), 16)}" if zoo_recipe(d) != "defaults" else "")
+        + (f"\n{d['_label']}" if several_envs else "")
         for d, s in rows
     ]
     for ax, key, title in (

@@ -275,6 +275,7 @@ def build_report(paths: list[Path], out: Path) -> list[Path]:
             [
                 "environment",
                 "model",
+                "training",
                 "classes",
                 "seeds",
                 "test accuracy",
@@ -286,6 +287,7 @@ def build_report(paths: list[Path], out: Path) -> list[Path]:
                 [
                     d["_label"],
                     s["model"],
+                    figures.zoo_recipe(d),
                     str(s["classes"]),
                     ", ".join(map(str, s["seeds"])),
                     f"{s['test_accuracy']['mean']:.4f} ± {s['test_accuracy']['std']:.4f}",

@@ -97,8 +97,9 @@ def render(config: dict[str, Any], metrics: dict[str, Any]) -> str:
         f"of training, {metrics['samples_per_s']:.0f} samples/s, {metrics['world_size']} worker(s) "
         f"({metrics['engine']}), global batch {metrics['global_batch']}.",
         f"- Options: lr {config.get('lr')}, weight decay {config.get('weight_decay')}, label smoothing "
-        f"{config.get('label_smoothing')}, augmentation {config.get('augment')}, EMA decay "
-        f"{config.get('ema_decay', 0.0)}, model options {json.dumps(config.get('model_config') or {})}.",
+        f"{config.get('label_smoothing')}, EMA decay {config.get('ema_decay', 0.0)}, model options "
+        f"{json.dumps(config.get('model_config') or {})}.",
+        f"- Augmentation: {_augmentation(config)}.",
     ]
     worst_pair = confusions(test, names, top=1)
     lines += [
@@ -130,3 +131,16 @@ def write(run_dir: str | Path) -> Path:
     tmp.write_text(render(config, metrics))
     tmp.replace(path)
     return path
+
+
+def _augmentation(config: dict[str, Any]) -> str:
+    if not config.get("augment"):
+        return "none"
+    parts = [
+        f"rotations up to {config.get('rotate_deg', 15.0):g}°",
+        f"scaling ±{100 * config.get('scale_jitter', 0.1):g} %",
+        f"noise std {config.get('noise_std', 0.02):g}" if config.get("noise_std", 0.02) else "no added noise",
+    ]
+    if config.get("train_hop_s"):
+        parts.append(f"training windows every {config['train_hop_s']:g} s")
+    return ", ".join(parts)
