@@ -45,3 +45,16 @@ def test_noise_is_only_there_when_asked(noise):
         assert diff == pytest.approx(noise, rel=0.2)
     else:
         assert np.allclose(out.numpy(), x.numpy(), atol=1e-5)
+
+
+def test_trainer_and_step_bench_build_the_augmentation_from_the_config():
+    from types import SimpleNamespace
+
+    from harflow.bench import worker
+    from harflow.train.augment import build_augmenter
+
+    assert {"augment", "rotate_deg", "scale_jitter", "noise_std", "train_hop_s"} <= set(worker.CONFIG_FIELDS)
+    data = SimpleNamespace(normalizer=NORM, spec=SimpleNamespace(channels=CHANNELS))
+    aug = build_augmenter(TrainConfig(rotate_deg=7.0, scale_jitter=0.2, noise_std=0.01), data)
+    assert (aug.rotate_deg, aug.scale, aug.noise) == (7.0, 0.2, 0.01) and len(aug.triads) == 2
+    assert build_augmenter(TrainConfig(augment=False), data) is None

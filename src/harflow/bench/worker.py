@@ -45,7 +45,7 @@ from harflow.bench.flops import train_flops_per_sample
 from harflow.memory import malloc_tuned
 from harflow.models import build_model
 from harflow.train.args import add_config_flags, config_from_namespace
-from harflow.train.augment import Augmenter
+from harflow.train.augment import build_augmenter
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError
 from harflow.train.launch import start_engine
@@ -78,6 +78,10 @@ CONFIG_FIELDS = (
     "ema_decay",
     "max_grad_norm",
     "augment",
+    "rotate_deg",
+    "scale_jitter",
+    "noise_std",
+    "train_hop_s",
     "seed",
     "threads",
     "device",
@@ -147,7 +151,7 @@ def _run(a: argparse.Namespace, cfg: TrainConfig, engine: Engine) -> dict[str, A
     if world > 1:
         method = "horovod_synchronize" if engine.grads_after_backward else "no_sync_difference"
     opt = engine.wrap_optimizer(build_optimizer(cfg, raw), raw, cfg.accum_steps)
-    augment = Augmenter(data.normalizer, data.spec.channels) if cfg.augment else None
+    augment = build_augmenter(cfg, data)
     ema = build_ema(cfg, raw)  # the trainer's step, with everything it does after the optimizer's
     weight = class_weights(cfg, tr.y, len(data.label_map.names))
     weight = weight.to(dev) if weight is not None else None

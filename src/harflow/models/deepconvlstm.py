@@ -20,7 +20,7 @@ class DeepConvLSTMConfig:
     dropout: float = 0.5
 
 
-# 20 epochs, not 40: a step costs about 17 times the LSTM's (112 recurrent steps of a 384-wide input after
+# 20 epochs, not 40: a step costs about 16 times the LSTM's (112 recurrent steps of a 384-wide input after
 # convolutions that are compute-bound already), so 40 epochs would take over 15 minutes on 2 cores
 @register_model("deepconvlstm", epochs=20)
 class DeepConvLSTM(nn.Module):

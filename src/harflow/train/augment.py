@@ -13,7 +13,9 @@ import math
 
 import torch
 
+from harflow.data.dataset import WindowedData
 from harflow.data.normalize import Normalizer
+from harflow.train.config import TrainConfig
 
 
 def _rotations(n: int, max_deg: float, gen: torch.Generator | None) -> torch.Tensor:
@@ -32,9 +34,9 @@ class Augmenter:
         self,
         norm: Normalizer,
         channels: tuple[str, ...],
-        rotate_deg: float = 15.0,
-        scale: float = 0.1,
-        noise: float = 0.0,
+        rotate_deg: float,
+        scale: float,
+        noise: float,
     ) -> None:
         self.mean = torch.tensor(norm.mean, dtype=torch.float32)
         self.std = torch.tensor(norm.std, dtype=torch.float32)
@@ -58,3 +60,10 @@ class Augmenter:
         if self.noise > 0:
             out = out + torch.randn(out.shape, generator=gen) * self.noise
         return out
+
+
+def build_augmenter(cfg: TrainConfig, data: WindowedData) -> Augmenter | None:
+    """The augmentation ``cfg`` asks for, in ``data``'s units; the trainer and the step bench both use it."""
+    if not cfg.augment:
+        return None
+    return Augmenter(data.normalizer, data.spec.channels, cfg.rotate_deg, cfg.scale_jitter, cfg.noise_std)

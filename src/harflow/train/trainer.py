@@ -37,7 +37,7 @@ from harflow.models import build_model, checkpoint
 from harflow.models.registry import default_epochs, model_config
 from harflow.patterns import fit
 from harflow.train import model_card
-from harflow.train.augment import Augmenter
+from harflow.train.augment import build_augmenter
 from harflow.train.config import TrainConfig
 from harflow.train.engine import Engine, LaunchError
 from harflow.train.launch import start_engine
@@ -287,11 +287,7 @@ def _train(cfg: TrainConfig, engine: Engine) -> dict[str, Any] | None:
 
     sampler = IndexSampler(len(train_split), world, rank, cfg.seed)
     Xtr, ytr = torch.from_numpy(train_split.X), torch.from_numpy(train_split.y)
-    augment = (
-        Augmenter(data.normalizer, data.spec.channels, cfg.rotate_deg, cfg.scale_jitter, cfg.noise_std)
-        if cfg.augment
-        else None
-    )
+    augment = build_augmenter(cfg, data)
     t_start = time.perf_counter()
     train_time = sum(h.get("epoch_seconds", 0.0) for h in history)
     samples_seen = 0
