@@ -37,9 +37,15 @@ class WindowedData:
     subjects: dict[str, list[str]] = field(default_factory=dict)  # split → subjects
 
 
-def build_windows(rs: RecordingSet, spec: WindowSpec, normalizer: Normalizer | None = None) -> WindowedData:
+def build_windows(
+    rs: RecordingSet,
+    spec: WindowSpec,
+    normalizer: Normalizer | None = None,
+    only: tuple[str, ...] = SPLITS,
+) -> WindowedData:
     """Window every recording, split by subject (or as the source says) and normalize with statistics fit
-    on the training split only (or with ``normalizer`` when re-evaluating a trained model)."""
+    on the training split only (or with ``normalizer`` when re-evaluating a trained model). Recordings of
+    splits not in ``only`` are not windowed (their splits come back empty)."""
     if tuple(spec.channels) != tuple(rs.channels):
         raise ValueError(f"window spec channels {spec.channels} do not match the data's {rs.channels}")
     if abs(spec.rate_hz - rs.rate_hz) > 1e-6:
@@ -50,6 +56,9 @@ def build_windows(rs: RecordingSet, spec: WindowSpec, normalizer: Normalizer | N
     names = []
     for i, rec in enumerate(rs.recordings):
         names.append(f"{rec.subject}/{rec.recording}")
+        split = assignment[i]
+        if split not in only:
+            continue
         if len(rec) < spec.length:
             log.warning(
                 "%s: recording %s/%s has %d samples, fewer than one window (%d); skipped",
@@ -61,7 +70,6 @@ def build_windows(rs: RecordingSet, spec: WindowSpec, normalizer: Normalizer | N
             )
             continue
         X, y, starts = label_windows(rec.signals, rec.labels, spec, rs.label_map)
-        split = assignment[i]
         parts[split].append((X, y, np.full(len(y), i), starts))
         subjects[split].add(rec.subject)
 

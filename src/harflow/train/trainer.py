@@ -54,7 +54,7 @@ def load_data(cfg: TrainConfig) -> WindowedData:
     if cfg.train_hop_s is not None and cfg.train_hop_s != cfg.hop_s:
         # the training split alone is re-sliced, normalized with the statistics already fit on it
         fine = dataclasses.replace(spec, hop_s=cfg.train_hop_s)
-        data.splits["train"] = build_windows(rs, fine, data.normalizer).splits["train"]
+        data.splits["train"] = build_windows(rs, fine, data.normalizer, only=("train",)).splits["train"]
     return data
 
 
